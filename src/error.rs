@@ -1,0 +1,131 @@
+//! The one error type of the library.
+//!
+//! Every fallible function returns [`Result`]. Variants carry enough context to say *what* went wrong
+//! and *where* (file, line, column, or command-line flag). [`Error::exit_code`] maps them to the
+//! command line's exit codes: 2 for usage and input errors, 1 for everything else.
+
+use std::path::Path;
+
+/// Result alias used throughout the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in ntk-perturb.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A malformed cell or row in an input table.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// File being read.
+        path: String,
+        /// 1-based line number in the (decompressed) text.
+        line: u64,
+        /// 1-based column (field) number; 0 when the whole line is at fault.
+        column: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// A problem with a whole input file (empty, header only, corrupt gzip, …).
+    #[error("{path}: {message}")]
+    File {
+        /// File being read.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A command-line flag or configuration key with an invalid value.
+    #[error("invalid value for {flag}: {message}")]
+    InvalidArgument {
+        /// Flag (`--width`) or configuration key (`width`).
+        flag: String,
+        /// Why the value is refused.
+        message: String,
+    },
+    /// Inputs that are individually valid but do not fit together (e.g. train/test dimensions).
+    #[error("{0}")]
+    Mismatch(String),
+    /// A request whose matrices would not fit in memory, refused before any allocation.
+    #[error(
+        "{what} needs about {} of memory but only {} is available; reduce the problem size",
+        human_bytes(*needed_bytes),
+        human_bytes(*available_bytes)
+    )]
+    OutOfMemory {
+        /// The stage that was refused.
+        what: String,
+        /// Estimated peak bytes the stage needs.
+        needed_bytes: u64,
+        /// Bytes available on this machine.
+        available_bytes: u64,
+    },
+    /// A numerical routine failed (non-convergence, step size underflow, …).
+    #[error("numerical failure in {context}: {message}")]
+    Numerical {
+        /// Routine that failed.
+        context: String,
+        /// What happened.
+        message: String,
+    },
+    /// An operating-system I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path being read or written.
+        path: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Exit code for the command line: 2 for usage/input errors, 1 for other failures.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Parse { .. }
+            | Error::File { .. }
+            | Error::InvalidArgument { .. }
+            | Error::Mismatch(_)
+            | Error::OutOfMemory { .. } => 2,
+            Error::Numerical { .. } | Error::Io { .. } => 1,
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidArgument`].
+    pub fn invalid(flag: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            flag: flag.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Io`] on a path.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`Error::Numerical`].
+    pub fn numerical(context: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Numerical {
+            context: context.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Formats a byte count with a binary unit (`1.5 GiB`).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
