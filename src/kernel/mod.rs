@@ -1,0 +1,45 @@
+//! Neural tangent kernels of the two-layer network (§3.3, §4).
+//!
+//! * [`closed_form`]: the infinite-width kernels Φ_γ, Σ_γ and Θ as functions of one pair of inputs.
+//! * [`infinite`]: Gram matrices of those closed forms, built from one GEMM X Xᵀ and an element-wise map.
+//! * [`empirical`]: the finite-width kernels Φ_m, Σ_m, Θ_m of sampled parameters, as matrix products.
+//!
+//! Naming follows neural-tangents: `k_train_train` is N×N over training inputs, `k_test_train` is
+//! M×N with entry (i, j) = K(z_i, x_j).
+
+pub mod closed_form;
+pub mod empirical;
+pub mod infinite;
+
+use serde::{Deserialize, Serialize};
+
+pub use closed_form::{PairGeometry, kernel_value, nngp_from_angle, phi_from_angle};
+pub use empirical::{empirical_test_train, empirical_train_train};
+pub use infinite::{infinite_test_train, infinite_train_train};
+
+/// Which kernel of the network a Gram matrix holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelWhat {
+    /// The neural tangent kernel Θ(x, z) = Φ(x, z)·(x·z + 1) [+ Σ(x, z) when the readout is trained].
+    Ntk,
+    /// The derivative kernel Φ(x, z) = Σ_k a_k² φ'(u_k(x)) φ'(u_k(z)) (→ E[φ'(u)φ'(v)]).
+    Phi,
+    /// The activation (NNGP) kernel Σ(x, z) = (1/m) Σ_k φ(u_k(x)) φ(u_k(z)) (→ E[φ(u)φ(v)]).
+    Nngp,
+}
+
+/// Infinite-width closed form or the empirical kernel of a sampled finite network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelKind {
+    /// m → ∞ closed forms of §4.
+    Infinite,
+    /// Finite width m, from sampled parameters.
+    Empirical,
+}
+
+/// Bytes of an f64 matrix with `rows × cols` entries.
+pub fn matrix_bytes(rows: usize, cols: usize) -> u64 {
+    (rows as u64) * (cols as u64) * 8
+}

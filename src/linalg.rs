@@ -1,0 +1,106 @@
+//! Small dense linear-algebra helpers on top of faer shared by the kernel, dynamics and network stages.
+//!
+//! All products go through faer's GEMM, whose result does not depend on the number of threads, and
+//! element-wise maps are parallel over fixed column blocks, so every routine here gives the same bits
+//! for any `--threads`.
+
+use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+/// Column block width for parallel element-wise maps (fixed, so results never depend on threads).
+pub const COLUMN_BLOCK: usize = 64;
+
+/// Parallelism for faer kernels: all threads of the current rayon pool.
+pub fn par() -> Par {
+    if rayon::current_num_threads() <= 1 {
+        Par::Seq
+    } else {
+        Par::rayon(0)
+    }
+}
+
+/// Lower triangle (diagonal included) of `alpha · A Bᵀ` where A and B are both N×k; the strict upper
+/// triangle is zero. Half the flops of a full product.
+pub fn lower_product(a: MatRef<'_, f64>, b: MatRef<'_, f64>, alpha: f64) -> Mat<f64> {
+    let n = a.nrows();
+    let mut out = Mat::<f64>::zeros(n, n);
+    triangular::matmul(
+        out.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        a,
+        BlockStructure::Rectangular,
+        b.transpose(),
+        BlockStructure::Rectangular,
+        alpha,
+        par(),
+    );
+    out
+}
+
+/// `alpha · A Bᵀ` for A (M×k) and B (N×k): the M×N matrix of scaled inner products of their rows.
+pub fn cross_product(a: MatRef<'_, f64>, b: MatRef<'_, f64>, alpha: f64) -> Mat<f64> {
+    let mut out = Mat::<f64>::zeros(a.nrows(), b.nrows());
+    matmul(out.as_mut(), Accum::Replace, a, b.transpose(), alpha, par());
+    out
+}
+
+/// Copies the strict lower triangle of a square matrix onto its upper triangle.
+pub fn mirror_lower(mut m: MatMut<'_, f64>) {
+    let n = m.nrows();
+    for j in 0..n {
+        for i in 0..j {
+            let v = m[(j, i)];
+            m[(i, j)] = v;
+        }
+    }
+}
+
+/// Squared Euclidean norms of the rows of `x`: ‖x_i‖².
+pub fn row_sq_norms(x: MatRef<'_, f64>) -> Vec<f64> {
+    let mut out = vec![0.0; x.nrows()];
+    for j in 0..x.ncols() {
+        let col = x.col(j);
+        for (i, o) in out.iter_mut().enumerate() {
+            let v = col[i];
+            *o += v * v;
+        }
+    }
+    out
+}
+
+/// Applies `f(i, j, value)` to every entry of `m` in parallel over fixed column blocks.
+/// With `lower_only`, only entries with `i ≥ j` are visited.
+pub fn map_entries<F>(m: MatMut<'_, f64>, lower_only: bool, f: F)
+where
+    F: Fn(usize, usize, f64) -> f64 + Sync,
+{
+    m.par_col_chunks_mut(COLUMN_BLOCK)
+        .enumerate()
+        .for_each(|(block, mut cols)| {
+            let j0 = block * COLUMN_BLOCK;
+            for jj in 0..cols.ncols() {
+                let j = j0 + jj;
+                let start = if lower_only { j } else { 0 };
+                let mut col = cols.as_mut().col_mut(jj);
+                for i in start..col.nrows() {
+                    col[i] = f(i, j, col[i]);
+                }
+            }
+        });
+}
+
+/// Copies the rows of a faer matrix into one contiguous row-major buffer (row n = `out[n*d..(n+1)*d]`).
+pub fn to_row_major(x: MatRef<'_, f64>) -> Vec<f64> {
+    let (n, d) = (x.nrows(), x.ncols());
+    let mut out = vec![0.0; n * d];
+    for j in 0..d {
+        let col = x.col(j);
+        for i in 0..n {
+            out[i * d + j] = col[i];
+        }
+    }
+    out
+}

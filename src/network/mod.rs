@@ -1,0 +1,21 @@
+//! The finite-width two-layer network of §2.1:
+//! f(x) = Σ_{k=1..m} a_k φ_γ(w_k·x + b_k), with φ_γ(u) = max(u, γu).
+//!
+//! [`params`] samples (W, b, a) for a given width and seed; the same parameters define the empirical
+//! kernels in [`crate::kernel`], so "the network" and "its empirical NTK" are one object.
+
+pub mod params;
+
+pub use params::{Architecture, Init, NetworkConfig, Params, Readout};
+
+/// Leaky-ReLU φ_γ(u) = max(u, γu) for γ ∈ [0, 1).
+#[inline]
+pub fn activation(u: f64, gamma: f64) -> f64 {
+    if u >= 0.0 { u } else { gamma * u }
+}
+
+/// Derivative φ'_γ(u) = 1 if u ≥ 0 else γ (the convention of §2.1; the kink has measure zero).
+#[inline]
+pub fn activation_derivative(u: f64, gamma: f64) -> f64 {
+    if u >= 0.0 { 1.0 } else { gamma }
+}

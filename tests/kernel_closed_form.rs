@@ -1,0 +1,181 @@
+//! Closed-form infinite-width kernels (§4) against hand values at special angles, and the Gram
+//! matrices against the one-pair reference and against their defining properties.
+
+mod common;
+
+use std::f64::consts::PI;
+
+use faer::{Mat, Side};
+use ntk_perturb::kernel::{self, KernelWhat, kernel_value};
+use ntk_perturb::network::Architecture;
+
+fn arch(gamma: f64, bias: bool, train_readout: bool) -> Architecture {
+    Architecture {
+        gamma,
+        bias,
+        train_readout,
+    }
+}
+
+const GAMMAS: [f64; 5] = [0.0, 0.25, 0.5, 0.75, 0.99];
+
+#[test]
+fn phi_at_theta_zero_is_half_of_one_plus_gamma_squared() {
+    let x = [0.3, -1.2, 2.0, 0.5];
+    for gamma in GAMMAS {
+        let a = arch(gamma, true, false);
+        let phi = kernel_value(&x, &x, &a, KernelWhat::Phi);
+        assert_eq!(phi, (1.0 + gamma * gamma) / 2.0, "gamma {gamma}");
+        // Θ(x, x) = Φ(x, x)·(‖x‖² + 1)
+        let sq: f64 = x.iter().map(|v| v * v).sum();
+        let ntk = kernel_value(&x, &x, &a, KernelWhat::Ntk);
+        assert!((ntk - (1.0 + gamma * gamma) / 2.0 * (sq + 1.0)).abs() < 1e-14);
+        // Σ(x, x) = E[φ(u)²] with u ~ N(0, s²): γ s² + (1−γ)² s²/2.
+        let s2 = sq / 4.0 + 1.0;
+        let sigma = kernel_value(&x, &x, &a, KernelWhat::Nngp);
+        let expected = gamma * s2 + (1.0 - gamma).powi(2) * s2 / 2.0;
+        assert!((sigma - expected).abs() < 1e-14, "{sigma} vs {expected}");
+    }
+}
+
+#[test]
+fn phi_at_right_angle_is_quarter_of_one_plus_gamma_squared() {
+    // Without bias e1 ⟂ e2; with bias and d = 1, x = 1 and z = −1 give c = −1 + 1 = 0.
+    let cases: [(&[f64], &[f64], bool); 2] =
+        [(&[1.0, 0.0], &[0.0, 2.0], false), (&[1.0], &[-1.0], true)];
+    for (x, z, bias) in cases {
+        for gamma in GAMMAS {
+            let a = arch(gamma, bias, false);
+            let phi = kernel_value(x, z, &a, KernelWhat::Phi);
+            assert!(
+                (phi - (1.0 + gamma).powi(2) / 4.0).abs() < 1e-15,
+                "gamma {gamma}"
+            );
+            let sx = (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64
+                + if bias { 1.0 } else { 0.0 })
+            .sqrt();
+            let sz = (z.iter().map(|v| v * v).sum::<f64>() / z.len() as f64
+                + if bias { 1.0 } else { 0.0 })
+            .sqrt();
+            let sigma = kernel_value(x, z, &a, KernelWhat::Nngp);
+            assert!((sigma - (1.0 - gamma).powi(2) * sx * sz / (2.0 * PI)).abs() < 1e-15);
+        }
+    }
+}
+
+#[test]
+fn phi_at_opposite_inputs_is_gamma() {
+    let x = [0.7, -0.2, 1.5];
+    let z = [-1.4, 0.4, -3.0];
+    for gamma in GAMMAS {
+        let a = arch(gamma, false, false);
+        let phi = kernel_value(&x, &z, &a, KernelWhat::Phi);
+        assert!((phi - gamma).abs() < 1e-15, "gamma {gamma}: {phi}");
+        // Σ at θ = π is γ·c = γ x·z/d.
+        let sigma = kernel_value(&x, &z, &a, KernelWhat::Nngp);
+        let c: f64 = x.iter().zip(&z).map(|(a, b)| a * b).sum::<f64>() / 3.0;
+        assert!((sigma - gamma * c).abs() < 1e-14);
+        // NTK without bias: Φ · x·z
+        let ntk = kernel_value(&x, &z, &a, KernelWhat::Ntk);
+        assert!((ntk - gamma * c * 3.0).abs() < 1e-14);
+    }
+}
+
+#[test]
+fn phi_tends_to_one_for_a_linear_network() {
+    let x = [0.3, -1.0, 2.0];
+    let z = [-0.5, 0.8, 1.0];
+    let a = arch(1.0 - 1e-9, true, false);
+    let phi = kernel_value(&x, &z, &a, KernelWhat::Phi);
+    assert!((phi - 1.0).abs() < 1e-8, "{phi}");
+    // Linear network: Σ = E[uv] = c exactly.
+    let c = (x.iter().zip(&z).map(|(a, b)| a * b).sum::<f64>()) / 3.0 + 1.0;
+    let sigma = kernel_value(&x, &z, &a, KernelWhat::Nngp);
+    assert!((sigma - c).abs() < 1e-8);
+}
+
+#[test]
+fn gamma_at_or_above_one_is_refused() {
+    let x = Mat::<f64>::from_fn(3, 2, |i, j| (i + j) as f64);
+    let err = kernel::infinite_train_train(x.as_ref(), &arch(1.0, true, false), KernelWhat::Ntk)
+        .unwrap_err();
+    assert!(err.to_string().contains("--gamma"), "{err}");
+    assert_eq!(err.exit_code(), 2);
+}
+
+fn sample_inputs(n: usize, d: usize, seed: u64) -> Mat<f64> {
+    common::normal_matrix(n, d, seed)
+}
+
+#[test]
+fn gram_matrices_match_the_one_pair_reference() {
+    let x = sample_inputs(17, 6, 1);
+    let z = sample_inputs(5, 6, 2);
+    for (gamma, bias, tr) in [(0.0, true, false), (0.3, false, true), (0.9, true, true)] {
+        let a = arch(gamma, bias, tr);
+        for what in [KernelWhat::Ntk, KernelWhat::Phi, KernelWhat::Nngp] {
+            let k = kernel::infinite_train_train(x.as_ref(), &a, what).unwrap();
+            let kt = kernel::infinite_test_train(z.as_ref(), x.as_ref(), &a, what).unwrap();
+            let row = common::row;
+            for i in 0..17 {
+                for j in 0..17 {
+                    let r = kernel_value(&row(&x, i), &row(&x, j), &a, what);
+                    assert!(
+                        (k[(i, j)] - r).abs() <= 1e-12 * (1.0 + r.abs()),
+                        "{what:?} ({i},{j})"
+                    );
+                }
+            }
+            for i in 0..5 {
+                for j in 0..17 {
+                    let r = kernel_value(&row(&z, i), &row(&x, j), &a, what);
+                    assert!((kt[(i, j)] - r).abs() <= 1e-12 * (1.0 + r.abs()));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gram_is_symmetric_with_exact_diagonal_and_positive_semidefinite() {
+    // N > d makes X Xᵀ rank deficient, the hard case for positive semi-definiteness.
+    let x = sample_inputs(120, 10, 3);
+    for gamma in [0.0, 0.5] {
+        let a = arch(gamma, true, false);
+        for what in [KernelWhat::Ntk, KernelWhat::Phi, KernelWhat::Nngp] {
+            let k = kernel::infinite_train_train(x.as_ref(), &a, what).unwrap();
+            for i in 0..120 {
+                for j in 0..i {
+                    assert_eq!(k[(i, j)], k[(j, i)]);
+                }
+            }
+            if what == KernelWhat::Phi {
+                for i in 0..120 {
+                    assert_eq!(k[(i, i)], (1.0 + gamma * gamma) / 2.0);
+                }
+            }
+            let eig = k.self_adjoint_eigenvalues(Side::Lower).unwrap();
+            let norm = k.norm_l2();
+            let min = eig.iter().cloned().fold(f64::INFINITY, f64::min);
+            assert!(
+                min >= -1e-10 * norm,
+                "{what:?}: λ_min = {min}, ‖K‖ = {norm}"
+            );
+        }
+    }
+}
+
+#[test]
+fn zero_input_without_bias_follows_the_derivative_convention() {
+    let zero = [0.0, 0.0];
+    let z = [1.0, -2.0];
+    for gamma in [0.0, 0.4] {
+        let a = arch(gamma, false, false);
+        assert_eq!(kernel_value(&zero, &zero, &a, KernelWhat::Phi), 1.0);
+        assert_eq!(
+            kernel_value(&zero, &z, &a, KernelWhat::Phi),
+            0.5 * (1.0 + gamma)
+        );
+        assert_eq!(kernel_value(&zero, &z, &a, KernelWhat::Nngp), 0.0);
+    }
+}
