@@ -13,6 +13,7 @@ pub mod error;
 pub mod rng;
 
 pub use error::{Error, Result};
+pub mod dynamics;
 pub mod kernel;
 pub mod linalg;
 pub mod memory;

@@ -1,0 +1,189 @@
+//! Symmetric eigendecomposition K = V Λ Vᵀ of the train Gram matrix, computed once and shared by every
+//! time t of the mse solver (§13.2).
+//!
+//! # Thread independence
+//!
+//! faer's symmetric EVD gives results that differ in the last bits with the number of threads it runs
+//! on. To make the dynamics bit-identical whatever `--threads` is, the EVD always runs with the same
+//! split: inside a dedicated rayon pool of exactly [`EVD_THREADS`] threads, built once per process,
+//! with `Par::rayon(EVD_THREADS)`. That pool is used even when the rest of the program runs on one
+//! thread. On the 2-core development machine the fixed 2-thread split was measured against
+//! `Par::Seq` at N = 2000 (see `benches/dynamics.rs`): 2 threads take about 0.6 of the sequential
+//! time, so the pinned split costs nothing there and still fixes the bits.
+//!
+//! # Conventions (rust-notes §9)
+//!
+//! Eigenvalues are ascending. Round-off makes some eigenvalues of a positive semi-definite K slightly
+//! negative; they are clamped to 0 and counted. An eigenvalue counts as numerically zero when
+//! λ ≤ τ·λ_max with τ = [`RELATIVE_TOLERANCE_FACTOR`]·N·ε (ε the machine epsilon): the backward error
+//! of the EVD is a small multiple of N·ε·‖K‖, so eigenvalues below that bound carry no information.
+
+use std::sync::OnceLock;
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::evd::{ComputeEigenvectors, self_adjoint_evd, self_adjoint_evd_scratch};
+use faer::{Mat, MatRef, Par};
+
+use crate::error::{Error, Result};
+use crate::memory;
+
+/// Number of threads of the dedicated EVD pool (fixed, so the eigendecomposition's bits never depend
+/// on `--threads`).
+pub const EVD_THREADS: usize = 2;
+
+/// τ = RELATIVE_TOLERANCE_FACTOR · N · ε is the relative threshold below which an eigenvalue is
+/// treated as zero.
+pub const RELATIVE_TOLERANCE_FACTOR: f64 = 10.0;
+
+static EVD_POOL: OnceLock<std::result::Result<rayon::ThreadPool, String>> = OnceLock::new();
+
+fn evd_pool() -> Result<&'static rayon::ThreadPool> {
+    EVD_POOL
+        .get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(EVD_THREADS)
+                .thread_name(|i| format!("ntk-evd-{i}"))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::numerical("eigendecomposition", format!("thread pool: {e}")))
+}
+
+/// The eigendecomposition of a symmetric positive semi-definite matrix, with its numerical rank.
+#[derive(Debug, Clone)]
+pub struct Spectrum {
+    /// Eigenvalues λ_1 ≤ … ≤ λ_N, negative round-off values clamped to 0.
+    pub eigenvalues: Vec<f64>,
+    /// Orthonormal eigenvectors V (N×N), column i belongs to `eigenvalues[i]`. Signs are arbitrary.
+    pub eigenvectors: Mat<f64>,
+    /// How many raw eigenvalues were negative and clamped to 0.
+    pub clamped: usize,
+    /// Smallest raw eigenvalue, before clamping.
+    pub min_raw: f64,
+    /// Numerical rank: the number of eigenvalues above [`Spectrum::threshold`].
+    pub rank: usize,
+    /// λ_max/λ_min of the clamped eigenvalues (∞ when some eigenvalue is 0, NaN for K = 0).
+    pub condition_number: f64,
+    /// Absolute threshold τ·λ_max (τ = 10·N·ε): eigenvalues at or below it are numerically zero.
+    pub threshold: f64,
+}
+
+impl Spectrum {
+    /// Eigendecomposition of the full symmetric N×N matrix `k` (both triangles must be filled; the
+    /// symmetry is checked to a relative 1e-10 of the largest entry).
+    pub fn compute(k: MatRef<'_, f64>) -> Result<Spectrum> {
+        let n = k.nrows();
+        if k.ncols() != n {
+            return Err(Error::Mismatch(format!(
+                "the train Gram matrix must be square, got {}×{}",
+                n,
+                k.ncols()
+            )));
+        }
+        check_symmetric_finite(k)?;
+        // A's copy, U, S and the scratch (rust-notes §9.10).
+        memory::ensure_fits(
+            "the eigendecomposition of the train Gram matrix",
+            4 * crate::kernel::matrix_bytes(n, n),
+        )?;
+        let mut s = faer::diag::Diag::<f64>::zeros(n);
+        let mut v = Mat::<f64>::zeros(n, n);
+        if n > 0 {
+            let pool = evd_pool()?;
+            let par = Par::rayon(EVD_THREADS);
+            pool.install(|| {
+                let mut mem = MemBuffer::new(self_adjoint_evd_scratch::<f64>(
+                    n,
+                    ComputeEigenvectors::Yes,
+                    par,
+                    Default::default(),
+                ));
+                self_adjoint_evd(
+                    k,
+                    s.as_mut(),
+                    Some(v.as_mut()),
+                    par,
+                    MemStack::new(&mut mem),
+                    Default::default(),
+                )
+            })
+            .map_err(|e| {
+                Error::numerical("eigendecomposition", format!("faer EVD failed: {e:?}"))
+            })?;
+        }
+        let raw: Vec<f64> = (0..n).map(|i| s.column_vector()[i]).collect();
+        Ok(Self::from_parts(raw, v))
+    }
+
+    /// Builds the spectrum from raw ascending eigenvalues and their eigenvectors: clamps negatives,
+    /// and derives the rank, threshold and condition number.
+    fn from_parts(raw: Vec<f64>, eigenvectors: Mat<f64>) -> Spectrum {
+        let n = raw.len();
+        let min_raw = raw.first().copied().unwrap_or(0.0);
+        let clamped = raw.iter().filter(|&&l| l < 0.0).count();
+        let eigenvalues: Vec<f64> = raw.iter().map(|&l| l.max(0.0)).collect();
+        let max = eigenvalues.last().copied().unwrap_or(0.0);
+        let min = eigenvalues.first().copied().unwrap_or(0.0);
+        let threshold = RELATIVE_TOLERANCE_FACTOR * n as f64 * f64::EPSILON * max;
+        let rank = if max > 0.0 {
+            eigenvalues.iter().filter(|&&l| l > threshold).count()
+        } else {
+            0
+        };
+        let condition_number = if max > 0.0 { max / min } else { f64::NAN };
+        Spectrum {
+            eigenvalues,
+            eigenvectors,
+            clamped,
+            min_raw,
+            rank,
+            condition_number,
+            threshold,
+        }
+    }
+
+    /// Dimension N.
+    pub fn dim(&self) -> usize {
+        self.eigenvalues.len()
+    }
+
+    /// Whether eigenvalue `i` is above the threshold (kept by the pseudo-inverse).
+    pub fn is_retained(&self, i: usize) -> bool {
+        self.rank > 0 && self.eigenvalues[i] > self.threshold
+    }
+
+    /// How many eigenvalues are numerically zero (N − rank).
+    pub fn dropped(&self) -> usize {
+        self.dim() - self.rank
+    }
+}
+
+fn check_symmetric_finite(k: MatRef<'_, f64>) -> Result<()> {
+    let n = k.nrows();
+    let mut scale: f64 = 0.0;
+    for j in 0..n {
+        for i in 0..n {
+            let v = k[(i, j)];
+            if !v.is_finite() {
+                return Err(Error::Mismatch(format!(
+                    "the train Gram matrix has a non-finite entry {v} at ({i}, {j})"
+                )));
+            }
+            scale = scale.max(v.abs());
+        }
+    }
+    let tol = 1e-10 * scale;
+    for j in 0..n {
+        for i in (j + 1)..n {
+            if (k[(i, j)] - k[(j, i)]).abs() > tol {
+                return Err(Error::Mismatch(format!(
+                    "the train Gram matrix is not symmetric: K[{i},{j}] = {} but K[{j},{i}] = {}",
+                    k[(i, j)],
+                    k[(j, i)]
+                )));
+            }
+        }
+    }
+    Ok(())
+}
