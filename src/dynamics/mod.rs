@@ -88,7 +88,11 @@ impl Loss {
         if f.is_empty() {
             return 0.0;
         }
-        f.iter().zip(y).map(|(&a, &b)| self.value(a, b)).sum::<f64>() / f.len() as f64
+        f.iter()
+            .zip(y)
+            .map(|(&a, &b)| self.value(a, b))
+            .sum::<f64>()
+            / f.len() as f64
     }
 }
 
@@ -336,7 +340,11 @@ impl LinearizedFlow {
     ) -> Mat<f64> {
         let (m, n) = (k_test_train.nrows(), k_test_train.ncols());
         assert_eq!(f0_test.len(), m, "f0_test must have one entry per test row");
-        assert_eq!(alphas.nrows(), n, "α must have one entry per training sample");
+        assert_eq!(
+            alphas.nrows(),
+            n,
+            "α must have one entry per training sample"
+        );
         let mut out = Mat::from_fn(m, alphas.ncols(), |i, _| f0_test[i]);
         matmul(
             out.as_mut(),
@@ -418,9 +426,7 @@ pub fn parse_times(spec: &str) -> Result<Vec<f64>> {
         if let Some(rest) = item.strip_prefix("logspace:") {
             let parts: Vec<&str> = rest.split(':').collect();
             if parts.len() != 3 {
-                return Err(bad(format!(
-                    "{item:?}: expected logspace:START:END:COUNT"
-                )));
+                return Err(bad(format!("{item:?}: expected logspace:START:END:COUNT")));
             }
             let a = parse_number(parts[0])?;
             let b = parse_number(parts[1])?;

@@ -92,7 +92,10 @@ where
     let mut out = Vec::with_capacity(times.len());
     let mut steps = 0usize;
     let fail = |t: f64, message: String| {
-        Error::numerical(context, format!("{message} (integration reached t = {t:e})"))
+        Error::numerical(
+            context,
+            format!("{message} (integration reached t = {t:e})"),
+        )
     };
 
     rhs(&z, &mut k[0]);
@@ -112,12 +115,13 @@ where
             if h.is_nan() {
                 h = initial_step(&z, &k[0], &mut rhs, options);
             }
-            let remaining = target - t;
-            let clamped = h >= remaining;
-            let step = if clamped { remaining } else { h };
-            if step <= 16.0 * f64::EPSILON * t.abs().max(f64::MIN_POSITIVE) {
-                return Err(fail(t, format!("step size underflow (h = {step:e})")));
+            if h <= 16.0 * f64::EPSILON * t.abs().max(f64::MIN_POSITIVE) {
+                return Err(fail(t, format!("step size underflow (h = {h:e})")));
             }
+            let remaining = target - t;
+            // Land exactly on the target rather than a few ulps short of it.
+            let clamped = h >= remaining - 16.0 * f64::EPSILON * target;
+            let step = if clamped { remaining } else { h };
             steps += 1;
             if steps > options.max_steps {
                 return Err(fail(
@@ -168,7 +172,11 @@ where
                     (0.9 * err.powf(-0.2)).clamp(0.2, 5.0)
                 };
                 // A step shortened to land on `target` does not shrink the natural step size.
-                h = if clamped { h.max(step * factor) } else { step * factor };
+                h = if clamped {
+                    h.max(step * factor)
+                } else {
+                    step * factor
+                };
             } else if finite {
                 h = step * (0.9 * err.powf(-0.2)).clamp(0.2, 1.0);
             } else {
@@ -233,7 +241,10 @@ impl OdeSolver<'_> {
         if let Some(t) = times.iter().find(|t| t.is_infinite()) {
             return Err(Error::invalid(
                 "--times",
-                format!("the {:?} loss is integrated numerically; t = {t} is not allowed", self.loss),
+                format!(
+                    "the {:?} loss is integrated numerically; t = {t} is not allowed",
+                    self.loss
+                ),
             ));
         }
         let n = self.y.len();
