@@ -7,9 +7,10 @@
 //! on. To make the dynamics bit-identical whatever `--threads` is, the EVD always runs with the same
 //! split: inside a dedicated rayon pool of exactly [`EVD_THREADS`] threads, built once per process,
 //! with `Par::rayon(EVD_THREADS)`. That pool is used even when the rest of the program runs on one
-//! thread. On the 2-core development machine the fixed 2-thread split was measured against
-//! `Par::Seq` at N = 2000 (see `benches/dynamics.rs`): 2 threads take about 0.6 of the sequential
-//! time, so the pinned split costs nothing there and still fixes the bits.
+//! thread. On the 2-core development machine `benches/dynamics.rs` measured, at N = 2000, 0.70 s
+//! for the fixed 2-thread split against 1.33 s for `Par::Seq` (ratio 0.53), so pinning two threads
+//! keeps the parallel speed and still fixes the bits. The price is that `--threads 1` still uses
+//! two threads during the EVD.
 //!
 //! # Conventions (rust-notes §9)
 //!
