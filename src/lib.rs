@@ -17,3 +17,4 @@ pub mod kernel;
 pub mod linalg;
 pub mod memory;
 pub mod network;
+pub mod bench;
