@@ -10,6 +10,8 @@
 //! Section numbers (§) in the documentation refer to the project's mathematical specification.
 
 pub mod error;
+pub mod io;
+pub mod memory;
 pub mod rng;
 
 pub use error::{Error, Result};
