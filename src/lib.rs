@@ -9,6 +9,7 @@
 //! [`network`] simulator beside it, [`io`] for tables and arrays, and [`cli`] as a thin command layer.
 //! Section numbers (§) in the documentation refer to the project's mathematical specification.
 
+pub mod data;
 pub mod error;
 pub mod io;
 pub mod memory;
