@@ -1,7 +1,6 @@
 //! NumPy array files, atomic writes and the output directory.
 
 use std::fs;
-use std::io::Write;
 
 use faer::Mat;
 use ntk_perturb::Error;
@@ -60,7 +59,7 @@ fn reads_fortran_order_and_rejects_other_dtypes() {
     // Hand-built 2×3 Fortran-order array: column-major data 1..=6.
     let dict = "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }";
     let mut header = dict.as_bytes().to_vec();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(b' ');
     }
     header.push(b'\n');
