@@ -165,3 +165,66 @@ fn output_dir_refuses_non_empty_without_force() {
     fs::write(&file, "").unwrap();
     assert!(OutputDir::prepare(&file, true).is_err());
 }
+
+#[test]
+fn matrix_csv_is_exact_and_tables_have_headers() {
+    use ntk_perturb::io::{write_config, write_matrix_csv, write_rows};
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample();
+    let path = dir.path().join("m.csv");
+    write_matrix_csv(&path, m.as_ref()).unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("c0,c1,c2,c3,c4"));
+    for i in 0..3 {
+        let cells: Vec<f64> = lines
+            .next()
+            .unwrap()
+            .split(',')
+            .map(|c| c.parse().unwrap())
+            .collect();
+        for j in 0..5 {
+            assert_eq!(cells[j].to_bits(), m[(i, j)].to_bits(), "({i}, {j})");
+        }
+    }
+    assert_eq!(lines.next(), None);
+
+    #[derive(serde::Serialize)]
+    struct Row {
+        epsilon: f64,
+        accuracy: f64,
+        name: &'static str,
+    }
+    let rows = [
+        Row {
+            epsilon: 0.5,
+            accuracy: 0.75,
+            name: "a",
+        },
+        Row {
+            epsilon: 1.0,
+            accuracy: 1.0,
+            name: "b,c",
+        },
+    ];
+    let table = dir.path().join("rows.csv");
+    write_rows(&table, &rows).unwrap();
+    assert_eq!(
+        fs::read_to_string(&table).unwrap(),
+        "epsilon,accuracy,name\n0.5,0.75,a\n1.0,1.0,\"b,c\"\n"
+    );
+
+    write_config(
+        dir.path(),
+        &[("width", 512)]
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.path().join("config.toml"))
+            .unwrap()
+            .trim(),
+        "width = 512"
+    );
+}
