@@ -135,7 +135,8 @@ pub fn empirical_gram(n: usize, m: usize, d: usize, reps: usize) -> Result<Bench
     reset_peak_rss();
     let mut result = Ok(());
     let seconds = median_seconds(reps, || {
-        if let Err(e) = kernel::empirical_train_train(&params, x.as_ref(), &cfg.arch, KernelWhat::Ntk)
+        if let Err(e) =
+            kernel::empirical_train_train(&params, x.as_ref(), &cfg.arch, KernelWhat::Ntk)
         {
             result = Err(e);
         }

@@ -224,7 +224,7 @@ fn centering_uses_the_training_mean_for_both_sets() {
     write_rows(&test, "a,b,y", &[(&[1.0, 1.0], -1), (&[7.0, 3.0], 1)]);
     let pre = Preprocess {
         scale: Some(2.0),
-        center: true,
+        center: Some(ntk_perturb::data::Center::PerFeature),
         ..Default::default()
     };
     let (tr, te) = load(&train, Some(&test), &pre).unwrap();
@@ -260,7 +260,7 @@ fn centered_generated_train_set_has_zero_column_means() {
     let train = dir.path().join("s.csv.gz");
     write_csv(&shifted_gauss(200, 6, 0.3, 4).unwrap(), &train).unwrap();
     let pre = Preprocess {
-        center: true,
+        center: Some(ntk_perturb::data::Center::PerFeature),
         subset: Some(150),
         seed: 8,
         ..Default::default()
@@ -326,4 +326,22 @@ fn load_checks_dimensions_scale_and_subset_sizes() {
             .to_string()
             .contains("--test-subset")
     );
+}
+
+#[test]
+fn scalar_centering_subtracts_one_grand_training_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train.csv");
+    let test = dir.path().join("test.csv");
+    write_rows(&train, "a,b,y", &[(&[2.0, 10.0], 1), (&[4.0, 30.0], -1)]);
+    write_rows(&test, "a,b,y", &[(&[1.0, 1.0], -1)]);
+    let pre = Preprocess {
+        center: Some(ntk_perturb::data::Center::Scalar),
+        ..Default::default()
+    };
+    let (tr, te) = load(&train, Some(&test), &pre).unwrap();
+    // By hand: the grand mean of {2, 10, 4, 30} is 11.5.
+    assert_eq!(tr.x[(0, 0)], 2.0 - 11.5);
+    assert_eq!(tr.x[(1, 1)], 30.0 - 11.5);
+    assert_eq!(te.unwrap().x[(0, 1)], 1.0 - 11.5);
 }

@@ -61,7 +61,7 @@ fn mnist_train_class_means_match_an_independent_count() {
 fn paper_preprocessing_centres_the_training_pixels() {
     let pre = Preprocess {
         scale: Some(255.0),
-        center: true,
+        center: Some(ntk_perturb::data::Center::PerFeature),
         test_subset: Some(500),
         seed: 1,
         ..Default::default()

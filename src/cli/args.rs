@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use crate::data::{Dataset, Preprocess};
+use crate::data::{Center, Dataset, Preprocess};
 use crate::error::Result;
 use crate::network::{Architecture, Init, NetworkConfig, Readout};
 
@@ -35,9 +35,10 @@ pub struct DataArgs {
     /// Divide every feature by this value (255 for raw pixels).
     #[arg(long, value_name = "S")]
     pub scale: Option<f64>,
-    /// Subtract the training-set feature mean from train and test.
-    #[arg(long)]
-    pub center: bool,
+    /// Subtract the training mean from train and test: `scalar` (one mean over all features, the
+    /// paper's choice; the default when the flag has no value) or `per-feature`.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "scalar", value_name = "MODE")]
+    pub center: Option<Center>,
     /// Keep a seeded random subset of this many training rows.
     #[arg(long, value_name = "N")]
     pub subset: Option<usize>,

@@ -12,7 +12,9 @@ use crate::error::{Result, human_bytes};
 
 /// Arguments of `bench`.
 #[derive(Debug, Clone, Args, Serialize)]
-#[command(after_help = "Example:\n  ntk-perturb bench --quick --out bench-quick\n\nWrites bench.csv (stage, size, seconds, baseline, baseline_seconds, ratio, target, gflops,\npeak_rss_bytes, model_bytes) and prints the same table.")]
+#[command(
+    after_help = "Example:\n  ntk-perturb bench --quick --out bench-quick\n\nWrites bench.csv (stage, size, seconds, baseline, baseline_seconds, ratio, target, gflops,\npeak_rss_bytes, model_bytes) and prints the same table."
+)]
 pub struct BenchArgs {
     /// Smaller sizes that finish in well under two minutes (ratios remain meaningful).
     #[arg(long)]
@@ -43,7 +45,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         (8000, 2000, 10_000)
     };
     rows.push(report(&args, bench::infinite_gram(gram_n, 784, reps)?));
-    rows.push(report(&args, bench::empirical_gram(emp_n, emp_m, 784, reps)?));
+    rows.push(report(
+        &args,
+        bench::empirical_gram(emp_n, emp_m, 784, reps)?,
+    ));
     crate::io::write_rows(&out.file("bench.csv"), &rows)?;
     out.write_config("bench", threads, &args)?;
     out.commit();
@@ -62,7 +67,11 @@ fn report(args: &BenchArgs, row: BenchRow) -> BenchRow {
             row.baseline_seconds,
             row.ratio,
             row.target,
-            if row.ratio <= row.target { "ok  " } else { "SLOW" },
+            if row.ratio <= row.target {
+                "ok  "
+            } else {
+                "SLOW"
+            },
             row.gflops,
             human_bytes(row.peak_rss_bytes)
         ),

@@ -14,10 +14,14 @@ use crate::error::{Error, Result};
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
     /// x ~ N(0, I_d) with labels uniform ±1, independent of x (pure noise: f memorises).
-    #[command(after_help = "Example:\n  ntk-perturb data gauss --n 1000 --d 100 --seed 0 --out gauss-train.csv")]
+    #[command(
+        after_help = "Example:\n  ntk-perturb data gauss --n 1000 --d 100 --seed 0 --out gauss-train.csv"
+    )]
     Gauss(GenerateArgs),
     /// N/2 samples from N(+s·1, I_d) labelled +1 and N/2 from N(−s·1, I_d) labelled −1.
-    #[command(after_help = "Example:\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 0 --out train.csv\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 1 --out test.csv")]
+    #[command(
+        after_help = "Example:\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 0 --out train.csv\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 1 --out test.csv"
+    )]
     ShiftedGauss(GenerateArgs),
 }
 
@@ -59,7 +63,10 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         }
     };
     data::write_csv(&ds, &args.out)?;
-    write_beside(&args.out, &ResolvedConfig::new(&format!("data {name}"), threads, args))?;
+    write_beside(
+        &args.out,
+        &ResolvedConfig::new(&format!("data {name}"), threads, args),
+    )?;
     summary(args, name, &ds);
     Ok(())
 }
@@ -91,7 +98,8 @@ fn write_beside<T: Serialize>(out: &Path, config: &T) -> Result<()> {
     let text = toml::to_string_pretty(config)
         .map_err(|e| Error::numerical("writing the configuration", e.to_string()))?;
     crate::io::write_atomic(&path, |w| {
-        w.write_all(text.as_bytes()).map_err(|e| Error::io(&path, e))
+        w.write_all(text.as_bytes())
+            .map_err(|e| Error::io(&path, e))
     })
 }
 

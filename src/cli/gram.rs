@@ -25,7 +25,9 @@ pub enum MatrixFormat {
 
 /// Arguments of `gram`.
 #[derive(Debug, Clone, Args, Serialize)]
-#[command(after_help = "Example:\n  ntk-perturb gram --train data/mnist_1v2_train.csv.gz --scale 255 --center \\\n      --subset 2000 --kernel infinite --out gram-mnist\n\nWrites k_train_train.npy (N×N), k_test_train.npy (M×N, with --test) and config.toml.")]
+#[command(
+    after_help = "Example:\n  ntk-perturb gram --train data/mnist_1v2_train.csv.gz --scale 255 --center \\\n      --subset 2000 --kernel infinite --out gram-mnist\n\nWrites k_train_train.npy (N×N), k_test_train.npy (M×N, with --test) and config.toml."
+)]
 pub struct GramArgs {
     /// Input data.
     #[command(flatten)]

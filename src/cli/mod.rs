@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 /// Exact NTK theory and finite-width simulation of learning from adversarial perturbations.
 #[derive(Debug, Parser)]
 #[command(name = "ntk-perturb", version, about, long_about = None)]
-#[command(after_help = "Run `ntk-perturb <COMMAND> --help` for each command's flags and an example.")]
+#[command(
+    after_help = "Run `ntk-perturb <COMMAND> --help` for each command's flags and an example."
+)]
 pub struct Cli {
     /// The stage to run.
     #[command(subcommand)]
@@ -74,7 +76,9 @@ pub fn init_threads(threads: Option<usize>) -> Result<usize> {
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     // A second call (tests running several commands in one process) keeps the existing pool.
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
     let actual = rayon::current_num_threads();
     faer::set_global_parallelism(if actual <= 1 {
         faer::Par::Seq

@@ -40,7 +40,12 @@ impl Outputs {
     }
 
     /// Writes `config.toml`: the command, the version, the thread count and every resolved argument.
-    pub fn write_config<T: Serialize>(&self, command: &str, threads: usize, args: &T) -> Result<()> {
+    pub fn write_config<T: Serialize>(
+        &self,
+        command: &str,
+        threads: usize,
+        args: &T,
+    ) -> Result<()> {
         crate::io::write_config(self.path(), &ResolvedConfig::new(command, threads, args))
     }
 

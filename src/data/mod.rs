@@ -6,7 +6,7 @@ mod preprocess;
 mod synthetic;
 
 pub use csv::{read_csv, write_csv};
-pub use preprocess::{Preprocess, load, random_subset};
+pub use preprocess::{Center, Preprocess, load, random_subset};
 pub use synthetic::{DEFAULT_SHIFT, gauss, shifted_gauss};
 
 use faer::Mat;

@@ -9,13 +9,24 @@ use super::{Dataset, read_csv};
 use crate::rng::{self, domain};
 use crate::{Error, Result};
 
+/// What `--center` subtracts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Center {
+    /// One scalar: the mean of every training feature value (the paper's "minus the dataset mean").
+    Scalar,
+    /// Each feature's own training mean.
+    PerFeature,
+}
+
 /// Preprocessing options, applied by [`load`] in the order subset → scale → center.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Preprocess {
     /// Divide every feature by this value (e.g. 255 for pixels); must be finite and positive.
     pub scale: Option<f64>,
-    /// Subtract the training set's per-feature mean from the training and test sets.
-    pub center: bool,
+    /// Subtract the training set's mean (one scalar over all features, as in §7.1, or per feature)
+    /// from the training and test sets.
+    pub center: Option<Center>,
     /// Keep this many randomly chosen training rows.
     pub subset: Option<usize>,
     /// Keep this many randomly chosen test rows.
@@ -59,7 +70,7 @@ fn subset_with_flag(ds: &Dataset, n: usize, seed: u64, flag: &str) -> Result<Dat
 ///
 /// Checks that both files have the same dimension ([`Error::Mismatch`] naming both), takes the
 /// subsets (the test subset uses a seed derived from `pre.seed`), divides by `scale`, then
-/// subtracts the *training* per-feature mean from both sets when `center` is set.
+/// subtracts the *training* mean (scalar or per feature) from both sets when `center` is set.
 pub fn load(
     train: &Path,
     test: Option<&Path>,
@@ -82,8 +93,12 @@ pub fn load(
         scale(&mut train_ds, s);
         test_ds.iter_mut().for_each(|t| scale(t, s));
     }
-    if pre.center {
-        let mean = column_means(&train_ds);
+    if let Some(mode) = pre.center {
+        let mut mean = column_means(&train_ds);
+        if mode == Center::Scalar {
+            let grand = mean.iter().sum::<f64>() / mean.len().max(1) as f64;
+            mean.iter_mut().for_each(|m| *m = grand);
+        }
         subtract(&mut train_ds, &mean);
         test_ds.iter_mut().for_each(|t| subtract(t, &mean));
     }

@@ -59,7 +59,12 @@ pub fn weighted_sum_direction(
 }
 
 /// Coefficients of x_n and of z in Σ_n α_n [(x_n·z + 1)∇_zΦ_γ + ∇_zΣ_γ (trained readout)] for one pair.
-fn pair_gradient_coefficients(g: &PairGeometry, d: f64, arch: &Architecture, alpha: f64) -> (f64, f64) {
+fn pair_gradient_coefficients(
+    g: &PairGeometry,
+    d: f64,
+    arch: &Architecture,
+    alpha: f64,
+) -> (f64, f64) {
     if g.s_x <= 0.0 || g.s_z <= 0.0 {
         return (0.0, 0.0);
     }
