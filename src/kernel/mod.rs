@@ -9,6 +9,7 @@
 
 pub mod closed_form;
 pub mod empirical;
+pub mod fastmath;
 pub mod gradient;
 pub mod infinite;
 
