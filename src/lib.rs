@@ -18,6 +18,7 @@ pub mod kernel;
 pub mod linalg;
 pub mod memory;
 pub mod network;
+pub mod perturbation;
 pub mod rng;
 
 pub use error::{Error, Result};
