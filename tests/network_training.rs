@@ -229,7 +229,7 @@ fn run_in_pool(threads: usize) -> (Params, String, Vec<f64>, Mat<f64>) {
         .build()
         .unwrap();
     pool.install(|| {
-        let (n, d, m) = (700, 60, 300);
+        let (n, d, m) = (1200, 60, 300); // above the size where work goes parallel
         let x = common::normal_matrix(n, d, 31);
         let z = common::normal_matrix(150, d, 32);
         let y = labels(n);

@@ -17,7 +17,7 @@
 //! bit-identical for any number of threads.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Col, Mat, MatMut, MatRef};
+use faer::{Accum, Col, ColMut, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use super::loss::Loss;
@@ -29,6 +29,44 @@ use crate::memory;
 
 /// Rows per parallel task in row-wise reductions (fixed, so results never depend on threads).
 const ROW_BLOCK: usize = 256;
+
+/// Below this many multiply-adds per product everything runs on one thread: hand-offs would cost
+/// more than they save, and on a busy machine a descheduled worker stalls every parallel region.
+/// Results are the same either way.
+const PAR_THRESHOLD: usize = 1 << 24;
+
+/// faer parallelism for a product of `work` multiply-adds.
+pub(crate) fn par_for(work: usize) -> Par {
+    if work < PAR_THRESHOLD {
+        Par::Seq
+    } else {
+        par()
+    }
+}
+
+/// Applies `f(j, column_j)` to every column of `m`, in parallel when `parallel`.
+pub(crate) fn for_each_col_mut<F>(m: &mut Mat<f64>, parallel: bool, f: F)
+where
+    F: Fn(usize, &mut [f64]) + Sync,
+{
+    let body = |(j, mut col): (usize, ColMut<'_, f64>)| {
+        if let Some(c) = col.as_mut().try_as_col_major_mut() {
+            f(j, c.as_slice_mut());
+            return;
+        }
+        // Columns of an owned matrix are contiguous; kept for completeness.
+        let mut buf: Vec<f64> = (0..col.nrows()).map(|i| col[i]).collect();
+        f(j, &mut buf);
+        for (i, v) in buf.into_iter().enumerate() {
+            col[i] = v;
+        }
+    };
+    if parallel {
+        m.as_mut().par_col_iter_mut().enumerate().for_each(body);
+    } else {
+        m.as_mut().col_iter_mut().enumerate().for_each(body);
+    }
+}
 
 /// A finite-width two-layer network: its parameters and the configuration they were sampled from.
 #[derive(Debug, Clone)]
@@ -125,10 +163,16 @@ impl Paired {
         })
     }
 
+    /// Multiply-adds of one product over `rows` inputs, to choose the parallelism.
+    fn work(&self, rows: usize) -> usize {
+        rows * self.wa.nrows() * self.wa.ncols()
+    }
+
     /// H = [X 1] [W b]ᵀ into `h` (N×m), one GEMM per neuron block.
-    pub fn preactivations_into(&self, xa: MatRef<'_, f64>, h: MatMut<'_, f64>) {
+    pub fn preactivations_into(&self, xa: MatRef<'_, f64>, h: &mut Mat<f64>) {
         let m = self.width();
-        let (he, ho) = h.split_at_col_mut(self.even);
+        let par = par_for(self.work(xa.nrows()));
+        let (he, ho) = h.as_mut().split_at_col_mut(self.even);
         let w = self.wa.as_ref();
         matmul(
             he,
@@ -136,7 +180,7 @@ impl Paired {
             xa,
             w.subrows(0, self.even).transpose(),
             1.0,
-            par(),
+            par,
         );
         if m > self.even {
             matmul(
@@ -145,55 +189,62 @@ impl Paired {
                 xa,
                 w.subrows(self.even, m - self.even).transpose(),
                 1.0,
-                par(),
+                par,
             );
         }
     }
 
     pub fn preactivations(&self, xa: MatRef<'_, f64>) -> Mat<f64> {
         let mut h = Mat::zeros(xa.nrows(), self.width());
-        self.preactivations_into(xa, h.as_mut());
+        self.preactivations_into(xa, &mut h);
         h
     }
 
     /// f_n = Σ_j (a_j φ(H_nj) + a_j' φ(H_nj')) over the pairs (j, j') in a fixed order, plus the
     /// unpaired last neuron of an odd width.
-    pub fn readout(&self, h: MatRef<'_, f64>) -> Vec<f64> {
+    pub fn readout(&self, h: &Mat<f64>) -> Vec<f64> {
         let n = h.nrows();
         let m = self.width();
         let (even, odd) = (self.even, m - self.even);
         let (a, gamma) = (&self.a, self.gamma);
         let mut out = vec![0.0; n];
-        out.par_chunks_mut(ROW_BLOCK)
-            .enumerate()
-            .for_each(|(block, chunk)| {
-                let r0 = block * ROW_BLOCK;
-                for j in 0..odd {
-                    let (ce, co) = (h.col(j), h.col(even + j));
-                    let (ae, ao) = (a[j], a[even + j]);
-                    for (i, o) in chunk.iter_mut().enumerate() {
-                        *o +=
-                            ae * activation(ce[r0 + i], gamma) + ao * activation(co[r0 + i], gamma);
-                    }
+        let body = |(block, chunk): (usize, &mut [f64])| {
+            let r0 = block * ROW_BLOCK;
+            let rows = r0..r0 + chunk.len();
+            for j in 0..odd {
+                let ce = &h.col_as_slice(j)[rows.clone()];
+                let co = &h.col_as_slice(even + j)[rows.clone()];
+                let (ae, ao) = (a[j], a[even + j]);
+                for ((o, &ue), &uo) in chunk.iter_mut().zip(ce).zip(co) {
+                    *o += ae * activation(ue, gamma) + ao * activation(uo, gamma);
                 }
-                if even > odd {
-                    let c = h.col(even - 1);
-                    let ae = a[even - 1];
-                    for (i, o) in chunk.iter_mut().enumerate() {
-                        *o += ae * activation(c[r0 + i], gamma);
-                    }
+            }
+            if even > odd {
+                let c = &h.col_as_slice(even - 1)[rows];
+                let ae = a[even - 1];
+                for (o, &u) in chunk.iter_mut().zip(c) {
+                    *o += ae * activation(u, gamma);
                 }
-            });
+            }
+        };
+        if n * m < PAR_THRESHOLD / 64 {
+            out.chunks_mut(ROW_BLOCK).enumerate().for_each(body);
+        } else {
+            out.par_chunks_mut(ROW_BLOCK).enumerate().for_each(body);
+        }
         out
     }
 
     /// G = (φ'(H) ∘ 1 aᵀ) W (N×d) as the sum of one GEMM per neuron block.
-    pub fn input_gradients(&self, h: MatRef<'_, f64>) -> Mat<f64> {
+    pub fn input_gradients(&self, h: &Mat<f64>) -> Mat<f64> {
         let (n, m) = (h.nrows(), self.width());
         let (a, gamma) = (&self.a, self.gamma);
-        let mut dm = h.to_owned();
-        linalg::map_entries(dm.as_mut(), false, |_, p, u| {
-            activation_derivative(u, gamma) * a[p]
+        let par = par_for(self.work(n));
+        let mut dm = h.clone();
+        for_each_col_mut(&mut dm, par != Par::Seq, |p, col| {
+            for u in col {
+                *u = activation_derivative(*u, gamma) * a[p];
+            }
         });
         let w = self.w();
         let mut g = Mat::zeros(n, self.d);
@@ -203,7 +254,7 @@ impl Paired {
             dm.as_ref().subcols(0, self.even),
             w.subrows(0, self.even),
             1.0,
-            par(),
+            par,
         );
         if m > self.even {
             let odd = m - self.even;
@@ -214,7 +265,7 @@ impl Paired {
                 dm.as_ref().subcols(self.even, odd),
                 w.subrows(self.even, odd),
                 1.0,
-                par(),
+                par,
             );
             linalg::map_entries(g.as_mut(), false, |i, j, v| v + go[(i, j)]);
         }
@@ -225,16 +276,21 @@ impl Paired {
     /// Writes ∇[W b] (m×(d [+1])) into `gwa` using `scratch` (N×m) and returns ∇ã when asked.
     pub fn loss_gradient_into(
         &self,
-        h: MatRef<'_, f64>,
+        h: &Mat<f64>,
         xa: MatRef<'_, f64>,
         r: &[f64],
         train_readout: bool,
-        mut scratch: MatMut<'_, f64>,
+        scratch: &mut Mat<f64>,
         gwa: MatMut<'_, f64>,
     ) -> Option<Vec<f64>> {
         let (a, gamma) = (&self.a, self.gamma);
-        linalg::map_entries(scratch.as_mut(), false, |i, p, _| {
-            activation_derivative(h[(i, p)], gamma) * (r[i] * a[p])
+        let par = par_for(self.work(h.nrows()));
+        for_each_col_mut(scratch, par != Par::Seq, |p, col| {
+            let hp = h.col_as_slice(p);
+            let ap = a[p];
+            for ((s, &u), &ri) in col.iter_mut().zip(hp).zip(r) {
+                *s = activation_derivative(u, gamma) * (ri * ap);
+            }
         });
         matmul(
             gwa,
@@ -242,21 +298,22 @@ impl Paired {
             scratch.as_ref().transpose(),
             xa,
             1.0,
-            par(),
+            par,
         );
         train_readout.then(|| {
             let inv_sqrt_m = 1.0 / (self.width() as f64).sqrt();
-            (0..self.width())
-                .into_par_iter()
-                .map(|p| {
-                    let col = h.col(p);
-                    let mut s = 0.0;
-                    for (i, ri) in r.iter().enumerate() {
-                        s += ri * activation(col[i], gamma);
-                    }
-                    s * inv_sqrt_m
-                })
-                .collect()
+            let column = |p: usize| {
+                let mut s = 0.0;
+                for (&u, &ri) in h.col_as_slice(p).iter().zip(r) {
+                    s += ri * activation(u, gamma);
+                }
+                s * inv_sqrt_m
+            };
+            if par == Par::Seq {
+                (0..self.width()).map(column).collect()
+            } else {
+                (0..self.width()).into_par_iter().map(column).collect()
+            }
         })
     }
 }
@@ -335,13 +392,13 @@ impl Network {
     /// Outputs f(x_n) for the rows of `x` (N×d).
     pub fn forward(&self, x: MatRef<'_, f64>) -> Result<Vec<f64>> {
         let (p, h) = self.pre(x, "inputs")?;
-        Ok(p.readout(h.as_ref()))
+        Ok(p.readout(&h))
     }
 
     /// Exact input gradients: row n is ∇_x f(x_n) = Σ_k a_k φ'(u_k(x_n)) w_k (N×d, §13.3 `net`).
     pub fn input_gradients(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
         let (p, h) = self.pre(x, "inputs")?;
-        Ok(p.input_gradients(h.as_ref()))
+        Ok(p.input_gradients(&h))
     }
 
     /// Gradient of the mean loss L = (1/N) Σ_n loss(f(x_n), y_n) with respect to the trained
@@ -349,7 +406,7 @@ impl Network {
     pub fn loss_gradient(&self, x: MatRef<'_, f64>, y: &[f64], loss: Loss) -> Result<Gradient> {
         check_labels(x, y, "inputs")?;
         let (p, h) = self.pre(x, "inputs")?;
-        let f = p.readout(h.as_ref());
+        let f = p.readout(&h);
         let inv_n = 1.0 / x.nrows() as f64;
         let r: Vec<f64> = f
             .iter()
@@ -361,11 +418,11 @@ impl Network {
         let mut scratch = Mat::zeros(x.nrows(), m);
         let mut gwa = Mat::zeros(m, p.wa.ncols());
         let ga = p.loss_gradient_into(
-            h.as_ref(),
+            &h,
             xa.as_ref(),
             &r,
             self.config.arch.train_readout,
-            scratch.as_mut(),
+            &mut scratch,
             gwa.as_mut(),
         );
         let mut w = Mat::zeros(m, d);

@@ -202,8 +202,8 @@ impl Network {
         let mut trajectory = Vec::new();
 
         for step in 0..=opts.steps {
-            p.preactivations_into(xa.as_ref(), h.as_mut());
-            let f = p.readout(h.as_ref());
+            p.preactivations_into(xa.as_ref(), &mut h);
+            let f = p.readout(&h);
             if f.iter().any(|v| !v.is_finite()) {
                 return Err(diverged(step, "the network output"));
             }
@@ -217,7 +217,7 @@ impl Network {
                 }
                 let test_accuracy = za.as_ref().map(|(za, yz)| {
                     let hz = p.preactivations(za.as_ref());
-                    accuracy(&p.readout(hz.as_ref()), yz)
+                    accuracy(&p.readout(&hz), yz)
                 });
                 let weight_change = if w0_norm > 0.0 {
                     frobenius_diff(p.w(), w0.as_ref()) / w0_norm
@@ -247,11 +247,11 @@ impl Network {
                 return Err(diverged(step, "the loss derivative"));
             }
             let ga = p.loss_gradient_into(
-                h.as_ref(),
+                &h,
                 xa.as_ref(),
                 &r,
                 train_readout,
-                scratch.as_mut(),
+                &mut scratch,
                 grad.as_mut(),
             );
             for j in 0..p.wa.ncols() {
