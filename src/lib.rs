@@ -9,11 +9,16 @@
 //! [`network`] simulator beside it, [`io`] for tables and arrays, and [`cli`] as a thin command layer.
 //! Section numbers (§) in the documentation refer to the project's mathematical specification.
 
+pub mod bench;
+pub mod cli;
+pub mod data;
 pub mod error;
-pub mod rng;
-
-pub use error::{Error, Result};
+pub mod io;
 pub mod kernel;
 pub mod linalg;
 pub mod memory;
 pub mod network;
+pub mod perturbation;
+pub mod rng;
+
+pub use error::{Error, Result};

@@ -6,6 +6,7 @@
 
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
@@ -47,16 +48,50 @@ pub fn cross_product(a: MatRef<'_, f64>, b: MatRef<'_, f64>, alpha: f64) -> Mat<
     out
 }
 
-/// Copies the strict lower triangle of a square matrix onto its upper triangle.
-pub fn mirror_lower(mut m: MatMut<'_, f64>) {
+/// Copies the strict lower triangle of a square matrix onto its upper triangle, in parallel over
+/// fixed column blocks and in cache-sized tiles (the naive loop reads a row, i.e. strided memory).
+pub fn mirror_lower(m: MatMut<'_, f64>) {
     let n = m.nrows();
-    for j in 0..n {
-        for i in 0..j {
-            let v = m[(j, i)];
-            m[(i, j)] = v;
-        }
+    assert_eq!(n, m.ncols(), "mirror_lower needs a square matrix");
+    if n < 2 {
+        return;
     }
+    let row_stride = m.row_stride();
+    let col_stride = m.col_stride();
+    let base = SharedPtr(m.as_ptr_mut());
+    let blocks = n.div_ceil(COLUMN_BLOCK);
+    (0..blocks).into_par_iter().for_each(|block| {
+        let ptr = base;
+        let j0 = block * COLUMN_BLOCK;
+        let j1 = (j0 + COLUMN_BLOCK).min(n);
+        for i0 in (0..j1).step_by(COLUMN_BLOCK) {
+            let i1 = (i0 + COLUMN_BLOCK).min(j1);
+            for i in i0..i1 {
+                for j in j0.max(i + 1)..j1 {
+                    // SAFETY: (i, j) with i < j lies in the strict upper triangle of this task's
+                    // column block, written by no other task; (j, i) lies in the lower triangle,
+                    // which no task writes. Both are in bounds since i < j < n.
+                    unsafe {
+                        let src = ptr
+                            .0
+                            .offset(j as isize * row_stride + i as isize * col_stride);
+                        let dst = ptr
+                            .0
+                            .offset(i as isize * row_stride + j as isize * col_stride);
+                        *dst = *src;
+                    }
+                }
+            }
+        }
+    });
 }
+
+/// A raw matrix pointer shared by tasks that write disjoint entries.
+#[derive(Clone, Copy)]
+struct SharedPtr(*mut f64);
+// SAFETY: only used by `mirror_lower`, whose tasks touch disjoint entries.
+unsafe impl Send for SharedPtr {}
+unsafe impl Sync for SharedPtr {}
 
 /// Squared Euclidean norms of the rows of `x`: ‖x_i‖².
 pub fn row_sq_norms(x: MatRef<'_, f64>) -> Vec<f64> {
@@ -85,8 +120,50 @@ where
                 let j = j0 + jj;
                 let start = if lower_only { j } else { 0 };
                 let mut col = cols.as_mut().col_mut(jj);
-                for i in start..col.nrows() {
-                    col[i] = f(i, j, col[i]);
+                match col.rb_mut().try_as_col_major_mut() {
+                    Some(c) => {
+                        for (i, v) in c.as_slice_mut().iter_mut().enumerate().skip(start) {
+                            *v = f(i, j, *v);
+                        }
+                    }
+                    None => {
+                        for i in start..col.nrows() {
+                            col[i] = f(i, j, col[i]);
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// Applies `f(value, other)` entry by entry, where `other` has the same shape as `m`, in parallel
+/// over fixed column blocks; with `lower_only`, only entries with `i ≥ j`.
+pub fn zip_map<F>(m: MatMut<'_, f64>, other: MatRef<'_, f64>, lower_only: bool, f: F)
+where
+    F: Fn(f64, f64) -> f64 + Sync,
+{
+    assert_eq!((m.nrows(), m.ncols()), (other.nrows(), other.ncols()));
+    m.par_col_chunks_mut(COLUMN_BLOCK)
+        .enumerate()
+        .for_each(|(block, mut cols)| {
+            let j0 = block * COLUMN_BLOCK;
+            for jj in 0..cols.ncols() {
+                let j = j0 + jj;
+                let start = if lower_only { j } else { 0 };
+                let mut col = cols.as_mut().col_mut(jj);
+                let src = other.col(j);
+                match (col.rb_mut().try_as_col_major_mut(), src.try_as_col_major()) {
+                    (Some(c), Some(o)) => {
+                        let (c, o) = (c.as_slice_mut(), o.as_slice());
+                        for (v, &w) in c[start..].iter_mut().zip(&o[start..]) {
+                            *v = f(*v, w);
+                        }
+                    }
+                    _ => {
+                        for i in start..col.nrows() {
+                            col[i] = f(col[i], src[i]);
+                        }
+                    }
                 }
             }
         });

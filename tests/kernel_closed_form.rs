@@ -179,3 +179,33 @@ fn zero_input_without_bias_follows_the_derivative_convention() {
         assert_eq!(kernel_value(&zero, &z, &a, KernelWhat::Nngp), 0.0);
     }
 }
+
+#[test]
+fn zero_rows_in_a_gram_without_bias_get_their_limits() {
+    let mut x = common::normal_matrix(6, 3, 9);
+    for j in 0..3 {
+        x[(2, j)] = 0.0;
+    }
+    let z = common::normal_matrix(2, 3, 10);
+    for gamma in [0.0, 0.3] {
+        let a = arch(gamma, false, true);
+        for what in [KernelWhat::Ntk, KernelWhat::Phi, KernelWhat::Nngp] {
+            let k = kernel::infinite_train_train(x.as_ref(), &a, what).unwrap();
+            let kt = kernel::infinite_test_train(z.as_ref(), x.as_ref(), &a, what).unwrap();
+            for i in 0..6 {
+                for j in 0..6 {
+                    let r = kernel_value(&common::row(&x, i), &common::row(&x, j), &a, what);
+                    assert!(
+                        (k[(i, j)] - r).abs() <= 1e-12 * (1.0 + r.abs()),
+                        "{what:?} ({i},{j}) {} vs {r}",
+                        k[(i, j)]
+                    );
+                }
+                for t in 0..2 {
+                    let r = kernel_value(&common::row(&z, t), &common::row(&x, i), &a, what);
+                    assert!((kt[(t, i)] - r).abs() <= 1e-12 * (1.0 + r.abs()));
+                }
+            }
+        }
+    }
+}

@@ -35,17 +35,18 @@ pub fn preactivations(params: &Params, x: MatRef<'_, f64>) -> Mat<f64> {
 }
 
 fn features(params: &Params, x: MatRef<'_, f64>, gamma: f64, need_activation: bool) -> Features {
-    let h = preactivations(params, x);
-    let a = params.a.as_ref();
-    let mut derivative = h.clone();
-    linalg::map_entries(derivative.as_mut(), false, |_, k, u| {
-        activation_derivative(u, gamma) * a[k].abs()
+    // X Wᵀ without the bias: the bias is added inside the element-wise maps (one pass fewer).
+    let xw = linalg::cross_product(x, params.w.as_ref(), 1.0);
+    let (a, b) = (params.a.as_ref(), params.b.as_ref());
+    let mut derivative = xw.clone();
+    linalg::map_entries(derivative.as_mut(), false, |_, k, v| {
+        activation_derivative(v + b[k], gamma) * a[k].abs()
     });
     let activation = need_activation.then(|| {
         let inv_sqrt_m = 1.0 / (params.width() as f64).sqrt();
-        let mut act = h;
-        linalg::map_entries(act.as_mut(), false, |_, _, u| {
-            activation(u, gamma) * inv_sqrt_m
+        let mut act = xw;
+        linalg::map_entries(act.as_mut(), false, |_, k, v| {
+            activation(v + b[k], gamma) * inv_sqrt_m
         });
         act
     });
@@ -112,10 +113,12 @@ pub fn empirical_train_train(
     if what == KernelWhat::Ntk {
         let dots = linalg::lower_product(x, x, 1.0);
         let offset = if arch.bias { 1.0 } else { 0.0 };
-        linalg::map_entries(k.as_mut(), true, |i, j, phi| phi * (dots[(i, j)] + offset));
+        linalg::zip_map(k.as_mut(), dots.as_ref(), true, |phi, dot| {
+            phi * (dot + offset)
+        });
         if let Some(a) = &f.activation {
             let sigma = linalg::lower_product(a.as_ref(), a.as_ref(), 1.0);
-            linalg::map_entries(k.as_mut(), true, |i, j, v| v + sigma[(i, j)]);
+            linalg::zip_map(k.as_mut(), sigma.as_ref(), true, |v, s| v + s);
         }
     }
     linalg::mirror_lower(k.as_mut());
@@ -151,10 +154,12 @@ pub fn empirical_test_train(
     if what == KernelWhat::Ntk {
         let dots = linalg::cross_product(z, x, 1.0);
         let offset = if arch.bias { 1.0 } else { 0.0 };
-        linalg::map_entries(k.as_mut(), false, |i, j, phi| phi * (dots[(i, j)] + offset));
+        linalg::zip_map(k.as_mut(), dots.as_ref(), false, |phi, dot| {
+            phi * (dot + offset)
+        });
         if let (Some(az), Some(ax)) = (&fz.activation, &fx.activation) {
             let sigma = linalg::cross_product(az.as_ref(), ax.as_ref(), 1.0);
-            linalg::map_entries(k.as_mut(), false, |i, j, v| v + sigma[(i, j)]);
+            linalg::zip_map(k.as_mut(), sigma.as_ref(), false, |v, s| v + s);
         }
     }
     Ok(k)

@@ -9,12 +9,15 @@
 
 pub mod closed_form;
 pub mod empirical;
+pub mod fastmath;
+pub mod gradient;
 pub mod infinite;
 
 use serde::{Deserialize, Serialize};
 
 pub use closed_form::{PairGeometry, kernel_value, nngp_from_angle, phi_from_angle};
 pub use empirical::{empirical_test_train, empirical_train_train};
+pub use gradient::{kernel_gradient_direction, weighted_sum_direction};
 pub use infinite::{infinite_test_train, infinite_train_train};
 
 /// Which kernel of the network a Gram matrix holds.

@@ -1,0 +1,103 @@
+//! Argument groups shared by the subcommands.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::data::{Center, Dataset, Preprocess};
+use crate::error::Result;
+use crate::network::{Architecture, Init, NetworkConfig, Readout};
+
+/// Flags every subcommand has.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct CommonArgs {
+    /// Worker threads [default: all cores]. Results are identical for any value.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Seed for every random choice of the run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print nothing but errors (no progress bars, no summary).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Input data and the paper's preprocessing (§7.1).
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct DataArgs {
+    /// Training set: CSV or CSV.gz with a header, feature columns and a label column `y` (±1).
+    #[arg(long, value_name = "FILE")]
+    pub train: PathBuf,
+    /// Held-out test set in the same format.
+    #[arg(long, value_name = "FILE")]
+    pub test: Option<PathBuf>,
+    /// Divide every feature by this value (255 for raw pixels).
+    #[arg(long, value_name = "S")]
+    pub scale: Option<f64>,
+    /// Subtract the training mean from train and test: `scalar` (one mean over all features, the
+    /// paper's choice; the default when the flag has no value) or `per-feature`.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "scalar", value_name = "MODE")]
+    pub center: Option<Center>,
+    /// Keep a seeded random subset of this many training rows.
+    #[arg(long, value_name = "N")]
+    pub subset: Option<usize>,
+    /// Keep a seeded random subset of this many test rows.
+    #[arg(long, value_name = "N")]
+    pub test_subset: Option<usize>,
+}
+
+impl DataArgs {
+    /// Loads and preprocesses the training (and test) data; subsets are drawn from `seed`.
+    pub fn load(&self, seed: u64) -> Result<(Dataset, Option<Dataset>)> {
+        let pre = Preprocess {
+            scale: self.scale,
+            center: self.center,
+            subset: self.subset,
+            test_subset: self.test_subset,
+            seed,
+        };
+        crate::data::load(&self.train, self.test.as_deref(), &pre)
+    }
+}
+
+/// The network of §2.1 / §13.1 (width given by each command).
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct NetworkArgs {
+    /// Leaky-ReLU slope γ ∈ [0, 1); 0 is ReLU.
+    #[arg(long, default_value_t = 0.0)]
+    pub gamma: f64,
+    /// Hidden units without bias (the NTK loses its "+1" term).
+    #[arg(long)]
+    pub no_bias: bool,
+    /// Readout distribution: N(0, 1/m) or ±1/√m.
+    #[arg(long, value_enum, default_value = "gaussian")]
+    pub readout: Readout,
+    /// Initialisation: independent neurons, or mirrored pairs so that f_0 ≡ 0.
+    #[arg(long, value_enum, default_value = "standard")]
+    pub init: Init,
+    /// Train the readout too (NTK parametrisation; adds Σ_γ to the NTK).
+    #[arg(long)]
+    pub train_readout: bool,
+}
+
+impl NetworkArgs {
+    /// The architecture part (what the infinite-width kernels depend on).
+    pub fn architecture(&self) -> Architecture {
+        Architecture {
+            gamma: self.gamma,
+            bias: !self.no_bias,
+            train_readout: self.train_readout,
+        }
+    }
+
+    /// The full network configuration at width `width`.
+    pub fn config(&self, width: usize) -> NetworkConfig {
+        NetworkConfig {
+            width,
+            arch: self.architecture(),
+            readout: self.readout,
+            init: self.init,
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! `ntk-perturb gram`: NTK Gram matrices of a dataset (§4).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use faer::Mat;
+use serde::Serialize;
+
+use super::output::say;
+use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
+use crate::error::Result;
+use crate::kernel::{self, KernelKind, KernelWhat};
+use crate::network::Params;
+
+/// Matrix file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatrixFormat {
+    /// NumPy .npy, float64, C order.
+    Npy,
+    /// CSV with a header c0..c{N-1}, one row per matrix row.
+    Csv,
+}
+
+/// Arguments of `gram`.
+#[derive(Debug, Clone, Args, Serialize)]
+#[command(
+    after_help = "Example:\n  ntk-perturb gram --train data/mnist_1v2_train.csv.gz --scale 255 --center \\\n      --subset 2000 --kernel infinite --out gram-mnist\n\nWrites k_train_train.npy (N×N), k_test_train.npy (M×N, with --test) and config.toml."
+)]
+pub struct GramArgs {
+    /// Input data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Infinite-width closed form, or the empirical kernel of a sampled network of width --width.
+    #[arg(long, value_enum, default_value = "infinite")]
+    pub kernel: KernelKind,
+    /// Which kernel: the NTK Θ, the derivative kernel Φ, or the NNGP kernel Σ.
+    #[arg(long, value_enum, default_value = "ntk")]
+    pub what: KernelWhat,
+    /// Width m of the sampled network (empirical kernel only).
+    #[arg(long, default_value_t = 1000)]
+    pub width: usize,
+    /// Network architecture.
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    /// Output format of the matrices.
+    #[arg(long, value_enum, default_value = "npy")]
+    pub format: MatrixFormat,
+    /// Output directory (must not exist or be empty, unless --force).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace the contents of an existing output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Threads, seed, quiet.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Runs `gram`.
+pub fn run(args: GramArgs) -> Result<()> {
+    let threads = super::init_threads(args.common.threads)?;
+    let arch = args.network.architecture();
+    arch.validate()?;
+    let config = args.network.config(args.width);
+    if args.kernel == KernelKind::Empirical {
+        config.validate()?;
+    }
+    let out = Outputs::prepare(&args.out, args.force)?;
+    let (train, test) = args.data.load(args.common.seed)?;
+    let start = Instant::now();
+    let (k_train, k_test) = match args.kernel {
+        KernelKind::Infinite => {
+            let k = kernel::infinite_train_train(train.x.as_ref(), &arch, args.what)?;
+            let kt = match &test {
+                Some(t) => Some(kernel::infinite_test_train(
+                    t.x.as_ref(),
+                    train.x.as_ref(),
+                    &arch,
+                    args.what,
+                )?),
+                None => None,
+            };
+            (k, kt)
+        }
+        KernelKind::Empirical => {
+            let params = Params::sample(train.d(), &config, args.common.seed)?;
+            let k = kernel::empirical_train_train(&params, train.x.as_ref(), &arch, args.what)?;
+            let kt = match &test {
+                Some(t) => Some(kernel::empirical_test_train(
+                    &params,
+                    t.x.as_ref(),
+                    train.x.as_ref(),
+                    &arch,
+                    args.what,
+                )?),
+                None => None,
+            };
+            (k, kt)
+        }
+    };
+    let elapsed = start.elapsed().as_secs_f64();
+    write_matrix(&out, "k_train_train", &k_train, args.format)?;
+    if let Some(kt) = &k_test {
+        write_matrix(&out, "k_test_train", kt, args.format)?;
+    }
+    out.write_config("gram", threads, &args)?;
+    say(
+        args.common.quiet,
+        format!(
+            "gram: {:?} {:?} kernel of N = {} inputs (d = {}) in {elapsed:.2} s, trace {:.6e} -> {}",
+            args.kernel,
+            args.what,
+            train.n(),
+            train.d(),
+            (0..train.n()).map(|i| k_train[(i, i)]).sum::<f64>(),
+            out.path().display()
+        ),
+    );
+    out.commit();
+    Ok(())
+}
+
+fn write_matrix(out: &Outputs, stem: &str, m: &Mat<f64>, format: MatrixFormat) -> Result<()> {
+    match format {
+        MatrixFormat::Npy => crate::io::write_npy(&out.file(&format!("{stem}.npy")), m.as_ref()),
+        MatrixFormat::Csv => {
+            crate::io::write_matrix_csv(&out.file(&format!("{stem}.csv")), m.as_ref())
+        }
+    }
+}

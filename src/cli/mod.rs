@@ -1,0 +1,89 @@
+//! The `ntk-perturb` command line: argument groups shared by every subcommand, thread set-up,
+//! progress bars and the dispatcher. Each subcommand lives in its own file and is a thin layer over
+//! the library API.
+
+mod args;
+mod bench_cmd;
+mod data_cmd;
+mod gram;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+pub use args::{CommonArgs, DataArgs, NetworkArgs};
+pub use output::{Outputs, progress_bar};
+
+use crate::error::{Error, Result};
+
+/// Exact NTK theory and finite-width simulation of learning from adversarial perturbations.
+#[derive(Debug, Parser)]
+#[command(name = "ntk-perturb", version, about, long_about = None)]
+#[command(
+    after_help = "Run `ntk-perturb <COMMAND> --help` for each command's flags and an example."
+)]
+pub struct Cli {
+    /// The stage to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands, one per pipeline stage.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a synthetic dataset (Gauss or shifted Gauss, §7.1) as CSV.
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
+    /// NTK Gram matrices, infinite-width closed form or empirical (§4), as .npy or CSV.
+    Gram(gram::GramArgs),
+    /// Time every heavy stage against its roofline operation measured in the same run.
+    Bench(bench_cmd::BenchArgs),
+}
+
+/// Parses the process arguments, runs the command and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Data(cmd) => data_cmd::run(cmd),
+        Command::Gram(args) => gram::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
+    }
+}
+
+/// Sets the global rayon pool and faer's parallelism to `threads` (default: all cores).
+/// Returns the thread count in force. Calling it twice keeps the first pool.
+pub fn init_threads(threads: Option<usize>) -> Result<usize> {
+    let n = match threads {
+        Some(0) => return Err(Error::invalid("--threads", "must be at least 1")),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    // A second call (tests running several commands in one process) keeps the existing pool.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
+    let actual = rayon::current_num_threads();
+    faer::set_global_parallelism(if actual <= 1 {
+        faer::Par::Seq
+    } else {
+        faer::Par::rayon(actual)
+    });
+    Ok(actual)
+}

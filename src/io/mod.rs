@@ -1,0 +1,23 @@
+//! Output and array files: atomic writes, NumPy `.npy` arrays, CSV tables, run configuration and the
+//! output directory of a run.
+//!
+//! Every writer goes through [`write_atomic`], so a crash or an error never leaves a half-written
+//! file at the destination path. Paths ending in `.gz` are gzip-compressed transparently.
+
+mod atomic;
+mod npy;
+mod output_dir;
+mod table;
+
+pub use atomic::write_atomic;
+pub use npy::{read_npy, write_npy};
+pub use output_dir::OutputDir;
+pub(crate) use table::push_f64;
+pub use table::{write_config, write_matrix_csv, write_rows};
+
+use std::path::Path;
+
+/// Whether `path` names a gzip file by its extension (`.gz`).
+pub fn is_gz_path(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
+}

@@ -1,0 +1,63 @@
+//! CSV tables and the TOML run configuration.
+
+use std::path::Path;
+
+use faer::MatRef;
+
+use super::write_atomic;
+use crate::{Error, Result};
+
+/// Writes `m` as CSV with header `c0,…,c{k-1}` and one line per row, atomically.
+///
+/// Values use Rust's shortest round-trip formatting, so reading them back gives the same `f64`s.
+pub fn write_matrix_csv(path: &Path, m: MatRef<'_, f64>) -> Result<()> {
+    write_atomic(path, |w| {
+        let io = |e| Error::io(path, e);
+        let header: Vec<String> = (0..m.ncols()).map(|j| format!("c{j}")).collect();
+        writeln!(w, "{}", header.join(",")).map_err(io)?;
+        let mut line = String::new();
+        for i in 0..m.nrows() {
+            line.clear();
+            for j in 0..m.ncols() {
+                if j > 0 {
+                    line.push(',');
+                }
+                push_f64(&mut line, m[(i, j)]);
+            }
+            line.push('\n');
+            w.write_all(line.as_bytes()).map_err(io)?;
+        }
+        Ok(())
+    })
+}
+
+/// Appends the shortest round-trip text of `v` to `out`.
+pub(crate) fn push_f64(out: &mut String, v: f64) {
+    use std::fmt::Write as _;
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{v}");
+}
+
+/// Writes serialisable records as a tidy CSV table with a header row, atomically
+/// (gzip when the name ends in `.gz`). An empty slice gives an empty file.
+pub fn write_rows<R: serde::Serialize>(path: &Path, rows: &[R]) -> Result<()> {
+    write_atomic(path, |w| {
+        let csv_err = |e: csv::Error| Error::io(path, std::io::Error::other(e));
+        let mut writer = csv::Writer::from_writer(w);
+        for row in rows {
+            writer.serialize(row).map_err(csv_err)?;
+        }
+        writer.flush().map_err(|e| Error::io(path, e))
+    })
+}
+
+/// Writes `config` as pretty TOML to `dir/config.toml`, atomically.
+pub fn write_config<T: serde::Serialize>(dir: &Path, config: &T) -> Result<()> {
+    let path = dir.join("config.toml");
+    let text =
+        toml::to_string_pretty(config).map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+    write_atomic(&path, |w| {
+        w.write_all(text.as_bytes())
+            .map_err(|e| Error::io(&path, e))
+    })
+}

@@ -1,0 +1,273 @@
+//! The `data` and `gram` commands end to end: outputs against the library's closed form computed
+//! independently per pair, thread-count independence, and clean failures.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ntk_perturb::kernel::{KernelWhat, kernel_value};
+use ntk_perturb::network::Architecture;
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ntk-perturb"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn generate(dir: &Path, name: &str, n: &str, seed: &str) -> String {
+    let path = dir.join(name).display().to_string();
+    let o = run(&[
+        "data",
+        "shifted-gauss",
+        "--n",
+        n,
+        "--d",
+        "5",
+        "--seed",
+        seed,
+        "--quiet",
+        "--out",
+        &path,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    path
+}
+
+#[test]
+fn gram_writes_the_closed_form_kernel_and_its_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = generate(dir.path(), "train.csv", "12", "0");
+    let test = generate(dir.path(), "test.csv", "4", "1");
+    let out = dir.path().join("gram");
+    let o = run(&[
+        "gram",
+        "--train",
+        &train,
+        "--test",
+        &test,
+        "--gamma",
+        "0.25",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let k = ntk_perturb::io::read_npy(&out.join("k_train_train.npy")).unwrap();
+    let kt = ntk_perturb::io::read_npy(&out.join("k_test_train.npy")).unwrap();
+    let tr = ntk_perturb::data::read_csv(Path::new(&train)).unwrap();
+    let te = ntk_perturb::data::read_csv(Path::new(&test)).unwrap();
+    let arch = Architecture {
+        gamma: 0.25,
+        bias: true,
+        train_readout: false,
+    };
+    for i in 0..12 {
+        for j in 0..12 {
+            let r = kernel_value(
+                &common::row(&tr.x, i),
+                &common::row(&tr.x, j),
+                &arch,
+                KernelWhat::Ntk,
+            );
+            assert!((k[(i, j)] - r).abs() <= 1e-12 * (1.0 + r.abs()));
+        }
+        for t in 0..4 {
+            let r = kernel_value(
+                &common::row(&te.x, t),
+                &common::row(&tr.x, i),
+                &arch,
+                KernelWhat::Ntk,
+            );
+            assert!((kt[(t, i)] - r).abs() <= 1e-12 * (1.0 + r.abs()));
+        }
+    }
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(
+        config.contains("gamma = 0.25") && config.contains("command = \"gram\""),
+        "{config}"
+    );
+}
+
+#[test]
+fn gram_and_data_are_identical_for_one_and_two_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    for threads in ["1", "2"] {
+        let train = dir.path().join(format!("train{threads}.csv"));
+        let o = run(&[
+            "data",
+            "gauss",
+            "--n",
+            "300",
+            "--d",
+            "20",
+            "--seed",
+            "7",
+            "--threads",
+            threads,
+            "--quiet",
+            "--out",
+            train.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        for kernel in ["infinite", "empirical"] {
+            let out = dir.path().join(format!("{kernel}{threads}"));
+            let o = run(&[
+                "gram",
+                "--train",
+                train.to_str().unwrap(),
+                "--kernel",
+                kernel,
+                "--width",
+                "257",
+                "--threads",
+                threads,
+                "--quiet",
+                "--out",
+                out.to_str().unwrap(),
+            ]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            bytes.push((
+                std::fs::read(&train).unwrap(),
+                std::fs::read(out.join("k_train_train.npy")).unwrap(),
+            ));
+        }
+    }
+    assert_eq!(
+        bytes[0], bytes[2],
+        "infinite kernel differs between 1 and 2 threads"
+    );
+    assert_eq!(
+        bytes[1], bytes[3],
+        "empirical kernel differs between 1 and 2 threads"
+    );
+}
+
+#[test]
+fn a_failed_gram_leaves_no_output_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "x0,x1,y\n1,2,1\n3,oops,-1\n").unwrap();
+    let out = dir.path().join("never");
+    let o = run(&[
+        "gram",
+        "--train",
+        bad.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let msg = stderr(&o);
+    assert!(msg.contains("bad.csv:3:2") && msg.contains("oops"), "{msg}");
+    assert!(!out.exists(), "a failed run left {out:?}");
+}
+
+#[test]
+fn invalid_flags_are_refused_with_the_flag_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = generate(dir.path(), "train.csv", "6", "0");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--gamma", "1.0"], "--gamma"),
+        (&["--kernel", "empirical", "--width", "0"], "--width"),
+        (
+            &[
+                "--kernel",
+                "empirical",
+                "--init",
+                "antisymmetric",
+                "--width",
+                "3",
+            ],
+            "--width",
+        ),
+        (&["--threads", "0"], "--threads"),
+    ];
+    for (extra, flag) in cases {
+        let out = dir.path().join("o");
+        let mut args = vec!["gram", "--train", &train, "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        assert!(stderr(&o).contains(flag), "{extra:?}: {}", stderr(&o));
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn existing_outputs_need_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = generate(dir.path(), "train.csv", "6", "0");
+    let o = run(&[
+        "data",
+        "shifted-gauss",
+        "--n",
+        "6",
+        "--d",
+        "5",
+        "--out",
+        &train,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--force"));
+    let out = dir.path().join("g");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "x").unwrap();
+    let o = run(&["gram", "--train", &train, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out.join("keep.txt").exists());
+    let o = run(&[
+        "gram",
+        "--train",
+        &train,
+        "--quiet",
+        "--force",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn odd_sample_count_for_shifted_gauss_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.csv");
+    let o = run(&[
+        "data",
+        "shifted-gauss",
+        "--n",
+        "7",
+        "--d",
+        "3",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--n"));
+    assert!(!path.exists());
+}
+
+#[test]
+fn every_subcommand_help_has_an_example() {
+    for cmd in [
+        &["gram"][..],
+        &["bench"],
+        &["data", "gauss"],
+        &["data", "shifted-gauss"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let o = run(&args);
+        assert!(o.status.success());
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("Example") && text.contains("--threads") && text.contains("--seed"),
+            "{cmd:?}"
+        );
+    }
+}
