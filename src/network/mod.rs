@@ -3,10 +3,18 @@
 //!
 //! [`params`] samples (W, b, a) for a given width and seed; the same parameters define the empirical
 //! kernels in [`crate::kernel`], so "the network" and "its empirical NTK" are one object.
+//! [`forward`] evaluates outputs, input gradients and loss gradients of a [`Network`] as GEMMs,
+//! [`train`] runs full-batch gradient descent (§3.2) on one of the [`Loss`]es of §13.1.
 
+pub mod forward;
+pub mod loss;
 pub mod params;
+pub mod train;
 
+pub use forward::{Gradient, Network};
+pub use loss::Loss;
 pub use params::{Architecture, Init, NetworkConfig, Params, Readout};
+pub use train::{TrainOptions, TrajectoryPoint};
 
 /// Leaky-ReLU φ_γ(u) = max(u, γu) for γ ∈ [0, 1).
 #[inline]

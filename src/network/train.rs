@@ -1,0 +1,277 @@
+//! Full-batch gradient descent on the mean loss (§3.2), optionally with the momentum of the
+//! authors' `torch.optim.SGD` (no dampening, no Nesterov, no weight decay):
+//! v ← μ v + g, θ ← θ − η v, with v = 0 before the first step (so the first step is plain GD).
+//!
+//! Trained are W, b (with biases) and, with a trained readout, ã = √m a (§13.1). After `s` steps
+//! of plain GD the gradient-flow time is t = η s (§3.2 gives the momentum correction).
+
+use faer::{Mat, MatRef};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::forward::{Network, Paired, batch_bytes, check_inputs, check_labels};
+use super::loss::Loss;
+use crate::error::{Error, Result};
+use crate::memory;
+
+/// Options of a training run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TrainOptions {
+    /// Learning rate η > 0.
+    pub lr: f64,
+    /// Number of full-batch steps.
+    pub steps: usize,
+    /// Momentum μ ∈ [0, 1); 0 is plain gradient descent.
+    pub momentum: f64,
+    /// Per-sample loss.
+    pub loss: Loss,
+    /// Record a trajectory point every this many steps (the last step is always recorded).
+    pub record_every: usize,
+}
+
+impl TrainOptions {
+    /// Checks η, μ and the recording interval; errors name the command-line flag.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::invalid(
+                "--lr",
+                format!(
+                    "the learning rate must be positive and finite, got {}",
+                    self.lr
+                ),
+            ));
+        }
+        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
+            return Err(Error::invalid(
+                "--momentum",
+                format!("the momentum must lie in [0, 1), got {}", self.momentum),
+            ));
+        }
+        if self.record_every == 0 {
+            return Err(Error::invalid(
+                "--record-every",
+                "the recording interval must be at least 1 step",
+            ));
+        }
+        if !(self.lr * self.steps as f64).is_finite() {
+            return Err(Error::invalid(
+                "--steps",
+                "the flow time lr × steps is not finite",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The state of the network after `step` steps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrajectoryPoint {
+    /// Steps taken.
+    pub step: usize,
+    /// Flow time t = η · step.
+    pub t: f64,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Fraction of training inputs with y f(x) > 0 (an output of exactly 0 counts as wrong).
+    pub train_accuracy: f64,
+    /// The same on the test set, when one was given.
+    pub test_accuracy: Option<f64>,
+    /// ‖W_t − W_0‖_F / ‖W_0‖_F (first-layer weights only).
+    pub weight_change: f64,
+    /// Fraction of (training input, neuron) pairs whose activation pattern [u_k(x) ≥ 0] differs
+    /// from the initial one.
+    pub pattern_flip_fraction: f64,
+}
+
+fn accuracy(f: &[f64], y: &[f64]) -> f64 {
+    let correct = f.iter().zip(y).filter(|&(&fi, &yi)| yi * fi > 0.0).count();
+    correct as f64 / f.len() as f64
+}
+
+fn mean_loss(f: &[f64], y: &[f64], loss: Loss) -> f64 {
+    let total: f64 = f.iter().zip(y).map(|(&fi, &yi)| loss.value(fi, yi)).sum();
+    total / f.len() as f64
+}
+
+fn frobenius_sq(m: MatRef<'_, f64>) -> f64 {
+    let mut s = 0.0;
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            s += m[(i, j)] * m[(i, j)];
+        }
+    }
+    s
+}
+
+fn frobenius_diff(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+    let mut s = 0.0;
+    for j in 0..a.ncols() {
+        for i in 0..a.nrows() {
+            let v = a[(i, j)] - b[(i, j)];
+            s += v * v;
+        }
+    }
+    s.sqrt()
+}
+
+/// Activation patterns [H ≥ 0], column-major like H.
+fn patterns(h: MatRef<'_, f64>) -> Vec<bool> {
+    let n = h.nrows();
+    let mut out = vec![false; n * h.ncols()];
+    out.par_chunks_mut(n.max(1))
+        .enumerate()
+        .for_each(|(p, chunk)| {
+            let col = h.col(p);
+            for (i, o) in chunk.iter_mut().enumerate() {
+                *o = col[i] >= 0.0;
+            }
+        });
+    out
+}
+
+fn flip_fraction(h: MatRef<'_, f64>, init: &[bool]) -> f64 {
+    let n = h.nrows();
+    let flips: usize = (0..h.ncols())
+        .into_par_iter()
+        .map(|p| {
+            let col = h.col(p);
+            (0..n)
+                .filter(|&i| (col[i] >= 0.0) != init[p * n + i])
+                .count()
+        })
+        .sum();
+    flips as f64 / (n * h.ncols()) as f64
+}
+
+fn diverged(step: usize, what: &str) -> Error {
+    Error::numerical(
+        "network training",
+        format!("{what} became non-finite at step {step}; the run diverged (lower --lr)"),
+    )
+}
+
+impl Network {
+    /// Trains W, b (and ã) by full-batch gradient descent on the mean loss over (`x`, `y`) and
+    /// returns the trajectory recorded at steps 0, k, 2k, … and at the last step. `progress` is
+    /// called with the number of completed steps after each step.
+    ///
+    /// On error (invalid options, mismatched data, divergence) the parameters are left unchanged.
+    pub fn train(
+        &mut self,
+        x: MatRef<'_, f64>,
+        y: &[f64],
+        test: Option<(MatRef<'_, f64>, &[f64])>,
+        opts: &TrainOptions,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<TrajectoryPoint>> {
+        opts.validate()?;
+        check_inputs(&self.params, x, "training inputs")?;
+        check_labels(x, y, "training inputs")?;
+        if let Some((z, yz)) = test {
+            check_inputs(&self.params, z, "test inputs")?;
+            check_labels(z, yz, "test inputs")?;
+        }
+        let (n, m, d) = (x.nrows(), self.params.width(), x.ncols());
+        let test_rows = test.map_or(0, |(z, _)| z.nrows());
+        memory::ensure_fits(
+            "network training",
+            batch_bytes(n, m, d)
+                + batch_bytes(test_rows, m, d)
+                + (n * m) as u64 // initial activation patterns
+                + 5 * 8 * (m as u64) * (d as u64 + 1),
+        )?;
+
+        let train_readout = self.config.arch.train_readout;
+        let mut p = Paired::new(&self.params, &self.config);
+        let xa = p.augment(x);
+        let za = test.map(|(z, yz)| (p.augment(z), yz));
+        let w0 = p.w().to_owned();
+        let w0_norm = frobenius_sq(w0.as_ref()).sqrt();
+        let sqrt_m = (m as f64).sqrt();
+        let inv_n = 1.0 / n as f64;
+        let (lr, mu) = (opts.lr, opts.momentum);
+
+        let mut h = Mat::<f64>::zeros(n, m);
+        let mut scratch = Mat::<f64>::zeros(n, m);
+        let mut grad = Mat::<f64>::zeros(m, p.wa.ncols());
+        let mut velocity = Mat::<f64>::zeros(m, p.wa.ncols());
+        let mut a_tilde: Option<Vec<f64>> =
+            train_readout.then(|| p.a.iter().map(|a| a * sqrt_m).collect());
+        let mut a_velocity = vec![0.0; if train_readout { m } else { 0 }];
+        let mut init_patterns: Vec<bool> = Vec::new();
+        let mut trajectory = Vec::new();
+
+        for step in 0..=opts.steps {
+            p.preactivations_into(xa.as_ref(), &mut h);
+            let f = p.readout(&h);
+            if f.iter().any(|v| !v.is_finite()) {
+                return Err(diverged(step, "the network output"));
+            }
+            if step == 0 {
+                init_patterns = patterns(h.as_ref());
+            }
+            if step % opts.record_every == 0 || step == opts.steps {
+                let loss = mean_loss(&f, y, opts.loss);
+                if !loss.is_finite() {
+                    return Err(diverged(step, "the training loss"));
+                }
+                let test_accuracy = za.as_ref().map(|(za, yz)| {
+                    let hz = p.preactivations(za.as_ref());
+                    accuracy(&p.readout(&hz), yz)
+                });
+                let weight_change = if w0_norm > 0.0 {
+                    frobenius_diff(p.w(), w0.as_ref()) / w0_norm
+                } else {
+                    0.0
+                };
+                trajectory.push(TrajectoryPoint {
+                    step,
+                    t: lr * step as f64,
+                    loss,
+                    train_accuracy: accuracy(&f, y),
+                    test_accuracy,
+                    weight_change,
+                    pattern_flip_fraction: flip_fraction(h.as_ref(), &init_patterns),
+                });
+            }
+            if step == opts.steps {
+                break;
+            }
+
+            let r: Vec<f64> = f
+                .iter()
+                .zip(y)
+                .map(|(&fi, &yi)| opts.loss.dloss_df(fi, yi) * inv_n)
+                .collect();
+            if r.iter().any(|v| !v.is_finite()) {
+                return Err(diverged(step, "the loss derivative"));
+            }
+            let ga = p.loss_gradient_into(
+                &h,
+                xa.as_ref(),
+                &r,
+                train_readout,
+                &mut scratch,
+                grad.as_mut(),
+            );
+            for j in 0..p.wa.ncols() {
+                for q in 0..m {
+                    let v = mu * velocity[(q, j)] + grad[(q, j)];
+                    velocity[(q, j)] = v;
+                    p.wa[(q, j)] -= lr * v;
+                }
+            }
+            if let (Some(at), Some(g)) = (a_tilde.as_mut(), ga) {
+                for q in 0..m {
+                    let v = mu * a_velocity[q] + g[q];
+                    a_velocity[q] = v;
+                    at[q] -= lr * v;
+                    p.a[q] = at[q] / sqrt_m;
+                }
+            }
+            progress(step + 1);
+        }
+        p.write_back(&mut self.params);
+        Ok(trajectory)
+    }
+}
