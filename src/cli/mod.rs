@@ -5,6 +5,7 @@
 mod args;
 mod bench_cmd;
 mod data_cmd;
+mod dynamics_cmd;
 mod gram;
 mod output;
 
@@ -35,6 +36,8 @@ pub enum Command {
     Data(data_cmd::DataCommand),
     /// NTK Gram matrices, infinite-width closed form or empirical (§4), as .npy or CSV.
     Gram(gram::GramArgs),
+    /// Linearised gradient flow (§3.3, §13.2): coefficients α(t) and train/test predictions.
+    Dynamics(dynamics_cmd::DynamicsArgs),
     /// Time every heavy stage against its roofline operation measured in the same run.
     Bench(bench_cmd::BenchArgs),
 }
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Data(cmd) => data_cmd::run(cmd),
         Command::Gram(args) => gram::run(args),
+        Command::Dynamics(args) => dynamics_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
     }
 }
