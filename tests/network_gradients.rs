@@ -224,9 +224,9 @@ fn forward_matches_naive_sum_and_losses_match_definitions() {
 fn logistic_loss_is_stable_for_large_margins() {
     // softplus(800) = 800 and σ(800) = 1; naive log(1+e^800) overflows.
     assert_eq!(Loss::Logistic.value(-800.0, 1.0), 800.0);
-    assert_eq!(Loss::Logistic.dloss_df(-800.0, 1.0), -1.0);
+    assert_eq!(Loss::Logistic.derivative(-800.0, 1.0), -1.0);
     // log(1+e^{-800}) ≈ e^{-800} underflows to 0 but must not be NaN; σ(-800) = e^{-800} → 0.
-    assert_eq!(Loss::Logistic.dloss_df(800.0, 1.0), -0.0);
+    assert_eq!(Loss::Logistic.derivative(800.0, 1.0), -0.0);
     // s = −30: log(1 + e^{−30}) = ε − ε²/2 + … with ε = e^{−30}; the naive form keeps 3 digits.
     let eps = (-30.0f64).exp();
     let v = Loss::Logistic.value(-30.0, -1.0);

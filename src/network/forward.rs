@@ -411,7 +411,7 @@ impl Network {
         let r: Vec<f64> = f
             .iter()
             .zip(y)
-            .map(|(&fi, &yi)| loss.dloss_df(fi, yi) * inv_n)
+            .map(|(&fi, &yi)| loss.derivative(fi, yi) * inv_n)
             .collect();
         let xa = p.augment(x);
         let (m, d) = (p.width(), p.d);

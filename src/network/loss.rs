@@ -52,7 +52,7 @@ impl Loss {
 
     /// ∂loss/∂f for one sample: −y ℓ'(−y f) for the margin losses, f − y for `mse`.
     #[inline]
-    pub fn dloss_df(self, f: f64, y: f64) -> f64 {
+    pub fn derivative(self, f: f64, y: f64) -> f64 {
         let s = -y * f;
         match self {
             Loss::Identity => -y,
@@ -71,4 +71,24 @@ impl Loss {
             Loss::Exponential => "exponential",
         }
     }
+
+    /// Empirical risk: the mean of [`Loss::value`] over the samples (0 for no samples).
+    pub fn mean(self, f: &[f64], y: &[f64]) -> f64 {
+        if f.is_empty() {
+            return 0.0;
+        }
+        f.iter()
+            .zip(y)
+            .map(|(&a, &b)| self.value(a, b))
+            .sum::<f64>()
+            / f.len() as f64
+    }
+}
+
+/// Fraction of samples with y·f > 0 (an output of exactly 0 counts as wrong; 0 for no samples).
+pub fn accuracy(f: &[f64], y: &[f64]) -> f64 {
+    if f.is_empty() {
+        return 0.0;
+    }
+    f.iter().zip(y).filter(|(a, b)| *a * *b > 0.0).count() as f64 / f.len() as f64
 }

@@ -88,11 +88,6 @@ fn accuracy(f: &[f64], y: &[f64]) -> f64 {
     correct as f64 / f.len() as f64
 }
 
-fn mean_loss(f: &[f64], y: &[f64], loss: Loss) -> f64 {
-    let total: f64 = f.iter().zip(y).map(|(&fi, &yi)| loss.value(fi, yi)).sum();
-    total / f.len() as f64
-}
-
 fn frobenius_sq(m: MatRef<'_, f64>) -> f64 {
     let mut s = 0.0;
     for j in 0..m.ncols() {
@@ -211,7 +206,7 @@ impl Network {
                 init_patterns = patterns(h.as_ref());
             }
             if step % opts.record_every == 0 || step == opts.steps {
-                let loss = mean_loss(&f, y, opts.loss);
+                let loss = opts.loss.mean(&f, y);
                 if !loss.is_finite() {
                     return Err(diverged(step, "the training loss"));
                 }
@@ -241,7 +236,7 @@ impl Network {
             let r: Vec<f64> = f
                 .iter()
                 .zip(y)
-                .map(|(&fi, &yi)| opts.loss.dloss_df(fi, yi) * inv_n)
+                .map(|(&fi, &yi)| opts.loss.derivative(fi, yi) * inv_n)
                 .collect();
             if r.iter().any(|v| !v.is_finite()) {
                 return Err(diverged(step, "the loss derivative"));
