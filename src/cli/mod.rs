@@ -7,6 +7,7 @@ mod bench_cmd;
 mod data_cmd;
 mod gram;
 mod output;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,8 @@ pub enum Command {
     Gram(gram::GramArgs),
     /// Time every heavy stage against its roofline operation measured in the same run.
     Bench(bench_cmd::BenchArgs),
+    /// Train the finite-width network by full-batch gradient descent (§3.2) and record its trajectory.
+    Train(train::TrainArgs),
 }
 
 /// Parses the process arguments, runs the command and returns the process exit code.
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(cmd) => data_cmd::run(cmd),
         Command::Gram(args) => gram::run(args),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Train(args) => train::run(args),
     }
 }
 
