@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat};
+use faer::{Accum, Mat, Par};
 use ntk_perturb::linalg::par;
 use ntk_perturb::network::{
     Architecture, Init, Loss, Network, NetworkConfig, Readout, TrainOptions,
@@ -19,17 +19,9 @@ use ntk_perturb::network::{
 use ntk_perturb::rng;
 use rand_distr::{Distribution, StandardNormal};
 
-fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn normal_matrix(n: usize, d: usize, seed: u64) -> Mat<f64> {
@@ -84,33 +76,6 @@ fn main() {
     let w = normal_matrix(m, d, 2);
     let mut h = Mat::<f64>::zeros(n, m);
     let mut g = Mat::<f64>::zeros(m, d);
-    let gemm_h = median_seconds(3, || {
-        matmul(
-            h.as_mut(),
-            Accum::Replace,
-            x.as_ref(),
-            w.transpose(),
-            1.0,
-            par(),
-        )
-    });
-    let gemm_g = median_seconds(3, || {
-        matmul(
-            g.as_mut(),
-            Accum::Replace,
-            h.transpose(),
-            x.as_ref(),
-            1.0,
-            par(),
-        )
-    });
-    drop(h);
-    let gemms = gemm_h + gemm_g;
-    let flops = 2.0 * 2.0 * (n * m * d) as f64;
-    println!(
-        "GEMMs N={n} m={m} d={d}: X Wᵀ {gemm_h:.3} s + Mᵀ X {gemm_g:.3} s = {gemms:.3} s ({:.0} GFLOP/s)",
-        flops / gemms / 1e9
-    );
     let opts = |steps| TrainOptions {
         lr: 0.01,
         steps,
@@ -119,8 +84,46 @@ fn main() {
         record_every: steps.max(1),
     };
     let s = 3;
-    let t0 = median_of(3, || train_seconds(&net, &x, &y, &opts(0)));
-    let ts = median_of(3, || train_seconds(&net, &x, &y, &opts(s)));
+    // Interleaved repetitions, so that load from other processes hits stage and baseline alike.
+    let (mut th, mut tg, mut t0, mut ts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..4 {
+        let start = Instant::now();
+        matmul(
+            h.as_mut(),
+            Accum::Replace,
+            x.as_ref(),
+            w.transpose(),
+            1.0,
+            par(),
+        );
+        let a = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        matmul(
+            g.as_mut(),
+            Accum::Replace,
+            h.transpose(),
+            x.as_ref(),
+            1.0,
+            par(),
+        );
+        let b = start.elapsed().as_secs_f64();
+        let z = train_seconds(&net, &x, &y, &opts(0));
+        let t = train_seconds(&net, &x, &y, &opts(s));
+        if rep > 0 {
+            th.push(a);
+            tg.push(b);
+            t0.push(z);
+            ts.push(t);
+        }
+    }
+    drop(h);
+    let (gemm_h, gemm_g, t0, ts) = (median(th), median(tg), median(t0), median(ts));
+    let gemms = gemm_h + gemm_g;
+    let flops = 2.0 * 2.0 * (n * m * d) as f64;
+    println!(
+        "GEMMs N={n} m={m} d={d}: X Wᵀ {gemm_h:.3} s + Mᵀ X {gemm_g:.3} s = {gemms:.3} s ({:.0} GFLOP/s)",
+        flops / gemms / 1e9
+    );
     let step = (ts - t0) / s as f64;
     println!(
         "GD step (logistic, momentum): {step:.3} s per step [train 0 steps {t0:.3} s, {s} steps {ts:.3} s]"
@@ -140,6 +143,37 @@ fn main() {
         record_every: 100,
     };
     let total = median_of(3, || train_seconds(&net, &x, &y, &base));
+    // The same 1000 steps' GEMMs alone (X Wᵀ and Mᵀ X with the bias column, one thread as in the run).
+    let xa = Mat::from_fn(n, d + 1, |i, j| if j < d { x[(i, j)] } else { 1.0 });
+    let wa = normal_matrix(m, d + 1, 4);
+    let mut h = Mat::<f64>::zeros(n, m);
+    let mut g = Mat::<f64>::zeros(m, d + 1);
+    let gemms = median_of(3, || {
+        let start = Instant::now();
+        for _ in 0..steps {
+            matmul(
+                h.as_mut(),
+                Accum::Replace,
+                xa.as_ref(),
+                wa.transpose(),
+                1.0,
+                Par::Seq,
+            );
+            matmul(
+                g.as_mut(),
+                Accum::Replace,
+                h.transpose(),
+                xa.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+        }
+        start.elapsed().as_secs_f64()
+    });
+    println!(
+        "base run GEMMs alone: {gemms:.3} s (ratio {:.2})",
+        total / gemms
+    );
     println!(
         "base run d={d} m={m} N={n}, {steps} steps, identity loss: {total:.3} s total ({:.2} ms per step; target well under 1 s)",
         1e3 * total / steps as f64

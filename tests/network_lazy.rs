@@ -1,6 +1,8 @@
 //! The lazy regime (§3.3, §13.2): for the identity loss the linearised model trained for time t is
 //! f_lin(z) = f_0(z) + (t/N) Σ_n y_n Θ_m(x_n, z), with Θ_m the empirical NTK of the *initial*
 //! network. Its distance to the trained finite network must shrink as the width grows (≈ 1/√m).
+// Index loops mirror the written-out formulas.
+#![allow(clippy::needless_range_loop)]
 
 mod common;
 

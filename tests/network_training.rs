@@ -2,6 +2,8 @@
 //! for every loss, and a momentum sequence against PyTorch's SGD recurrence (v ← μv + g, θ ← θ − ηv).
 //! Also: exact zeros of the antisymmetric initialisation, thread independence, option validation
 //! and divergence reporting.
+// Index loops mirror the written-out formulas.
+#![allow(clippy::needless_range_loop)]
 
 mod common;
 
@@ -146,8 +148,8 @@ fn momentum_follows_the_pytorch_recurrence() {
         // θ = (W, b, ã); v starts at 0 so the first step is v = g.
         let sqrt_m = 5f64.sqrt();
         let mut vw = vec![vec![0.0; 3]; 5];
-        let mut vb = vec![0.0; 5];
-        let mut va = vec![0.0; 5];
+        let mut vb = [0.0; 5];
+        let mut va = [0.0; 5];
         for _ in 0..steps {
             let (gw, gb, ga) = hand_gradient(&p, &x, &y, gamma, loss);
             for k in 0..5 {

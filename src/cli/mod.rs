@@ -8,6 +8,7 @@ mod data_cmd;
 mod dynamics_cmd;
 mod gram;
 mod output;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +41,8 @@ pub enum Command {
     Dynamics(dynamics_cmd::DynamicsArgs),
     /// Time every heavy stage against its roofline operation measured in the same run.
     Bench(bench_cmd::BenchArgs),
+    /// Train the finite-width network by full-batch gradient descent (§3.2) and record its trajectory.
+    Train(train::TrainArgs),
 }
 
 /// Parses the process arguments, runs the command and returns the process exit code.
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gram(args) => gram::run(args),
         Command::Dynamics(args) => dynamics_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Train(args) => train::run(args),
     }
 }
 
