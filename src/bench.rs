@@ -157,3 +157,236 @@ pub fn empirical_gram(n: usize, m: usize, d: usize, reps: usize) -> Result<Bench
         model_bytes: 2 * kernel::matrix_bytes(n, n) + 3 * kernel::matrix_bytes(n, m),
     })
 }
+
+/// Symmetric eigendecomposition of an N×N NTK Gram (the dynamics' fixed-split EVD) against faer's
+/// plain `self_adjoint_eigen` on the same matrix with the global parallelism.
+pub fn eigendecomposition(n: usize, reps: usize) -> Result<BenchRow> {
+    let x = normal_matrix(n, 50, 5);
+    let k = kernel::infinite_train_train(x.as_ref(), &Architecture::default(), KernelWhat::Ntk)?;
+    let baseline = median_seconds(reps, || {
+        std::hint::black_box(k.self_adjoint_eigen(faer::Side::Lower).is_ok());
+    });
+    reset_peak_rss();
+    let mut result = Ok(());
+    let seconds = median_seconds(reps, || {
+        if let Err(e) = crate::dynamics::Spectrum::compute(k.as_ref()) {
+            result = Err(e);
+        }
+    });
+    result?;
+    let nf = n as f64;
+    Ok(BenchRow {
+        stage: "eigendecomposition (fixed split)".into(),
+        size: format!("N={n}"),
+        seconds,
+        baseline: "faer self_adjoint_eigen, all threads".into(),
+        baseline_seconds: baseline,
+        ratio: seconds / baseline,
+        target: 1.2,
+        gflops: (4.0 / 3.0 + 4.0) * nf * nf * nf / seconds / 1e9,
+        peak_rss_bytes: peak_rss_bytes(),
+        model_bytes: 4 * kernel::matrix_bytes(n, n),
+    })
+}
+
+/// MSE predictions at `times` time points for `m` test inputs (solve + one GEMM) against the
+/// eigendecomposition they reuse.
+pub fn mse_predictions(n: usize, m: usize, times: usize, reps: usize) -> Result<BenchRow> {
+    use crate::dynamics::{LinearizedFlow, Loss, OdeOptions};
+    let arch = Architecture::default();
+    let x = normal_matrix(n, 50, 6);
+    let z = normal_matrix(m, 50, 7);
+    let k = kernel::infinite_train_train(x.as_ref(), &arch, KernelWhat::Ntk)?;
+    let kz = kernel::infinite_test_train(z.as_ref(), x.as_ref(), &arch, KernelWhat::Ntk)?;
+    let y: Vec<f64> = (0..n)
+        .map(|i| if x[(i, 0)] >= 0.0 { 1.0 } else { -1.0 })
+        .collect();
+    let (f0, f0z) = (vec![0.0; n], vec![0.0; m]);
+    let mut flow = None;
+    let evd = median_seconds(1, || {
+        flow = Some(LinearizedFlow::new(
+            k.as_ref(),
+            &y,
+            &f0,
+            Loss::Mse,
+            OdeOptions::default(),
+        ));
+    });
+    let flow = flow.ok_or_else(|| crate::Error::numerical("bench", "no flow"))??;
+    let grid: Vec<f64> = (0..times)
+        .map(|i| 10f64.powf(-2.0 + 6.0 * i as f64 / (times.max(2) - 1) as f64))
+        .collect();
+    reset_peak_rss();
+    let mut result = Ok(());
+    let seconds = median_seconds(reps, || match flow.solve(&grid) {
+        Ok(sol) => {
+            std::hint::black_box(LinearizedFlow::predict_many(
+                kz.as_ref(),
+                &f0z,
+                sol.coefficients.as_ref(),
+            ));
+        }
+        Err(e) => result = Err(e),
+    });
+    result?;
+    Ok(BenchRow {
+        stage: "mse predictions".into(),
+        size: format!("N={n} test={m} times={times}"),
+        seconds,
+        baseline: "the eigendecomposition it reuses".into(),
+        baseline_seconds: evd,
+        ratio: seconds / evd,
+        target: 0.2,
+        gflops: 2.0 * (m * n * times) as f64 / seconds / 1e9,
+        peak_rss_bytes: peak_rss_bytes(),
+        model_bytes: 5 * kernel::matrix_bytes(n, n) + kernel::matrix_bytes(m, n),
+    })
+}
+
+fn bench_network(d: usize, width: usize) -> Result<crate::network::Network> {
+    let cfg = NetworkConfig {
+        width,
+        arch: Architecture::default(),
+        readout: Readout::Gaussian,
+        init: Init::Standard,
+    };
+    crate::network::Network::new(d, cfg, 0)
+}
+
+fn alternating_labels(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect()
+}
+
+fn train_seconds(
+    net: &crate::network::Network,
+    x: &Mat<f64>,
+    y: &[f64],
+    opts: &crate::network::TrainOptions,
+) -> Result<f64> {
+    let mut net = net.clone();
+    let start = Instant::now();
+    net.train(x.as_ref(), y, None, opts, |_| {})?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// One full-batch GD step (logistic loss, momentum) against the two GEMMs it cannot avoid
+/// (H = X Wᵀ and the weight gradient Mᵀ X). The step time is (T(s steps) − T(0 steps))/s.
+pub fn gd_step(n: usize, m: usize, d: usize, reps: usize) -> Result<BenchRow> {
+    use crate::network::{Loss, TrainOptions};
+    let x = normal_matrix(n, d, 8);
+    let y = alternating_labels(n);
+    let net = bench_network(d, m)?;
+    let w = normal_matrix(m, d, 9);
+    let mut h = Mat::<f64>::zeros(n, m);
+    let mut g = Mat::<f64>::zeros(m, d);
+    let baseline = median_seconds(reps, || {
+        faer::linalg::matmul::matmul(
+            h.as_mut(),
+            faer::Accum::Replace,
+            x.as_ref(),
+            w.transpose(),
+            1.0,
+            linalg::par(),
+        );
+        faer::linalg::matmul::matmul(
+            g.as_mut(),
+            faer::Accum::Replace,
+            h.transpose(),
+            x.as_ref(),
+            1.0,
+            linalg::par(),
+        );
+    });
+    drop(h);
+    let opts = |steps: usize| TrainOptions {
+        lr: 0.01,
+        steps,
+        momentum: 0.9,
+        loss: Loss::Logistic,
+        record_every: steps.max(1),
+    };
+    let steps = 3;
+    reset_peak_rss();
+    let mut per_step_times = Vec::new();
+    for _ in 0..reps.max(1) {
+        let ts = train_seconds(&net, &x, &y, &opts(steps))?;
+        let t0 = train_seconds(&net, &x, &y, &opts(0))?;
+        per_step_times.push(((ts - t0) / steps as f64).max(0.0));
+    }
+    per_step_times.sort_by(f64::total_cmp);
+    let per_step = per_step_times[per_step_times.len() / 2];
+    Ok(BenchRow {
+        stage: "GD step (logistic, momentum)".into(),
+        size: format!("N={n} m={m} d={d}"),
+        seconds: per_step,
+        baseline: "GEMMs X·Wᵀ and Mᵀ·X".into(),
+        baseline_seconds: baseline,
+        ratio: per_step / baseline,
+        target: 2.0,
+        gflops: 4.0 * (n * m * d) as f64 / per_step / 1e9,
+        peak_rss_bytes: peak_rss_bytes(),
+        model_bytes: 3 * kernel::matrix_bytes(n, m) + kernel::matrix_bytes(n, d),
+    })
+}
+
+/// The paper's base run (§7.3: d = 100, m = 100, N = 1000, 1000 steps, identity loss) against the
+/// same number of its two GEMMs alone.
+pub fn base_run(reps: usize) -> Result<BenchRow> {
+    use crate::network::{Loss, TrainOptions};
+    let (n, m, d, steps) = (1000, 100, 100, 1000);
+    let x = normal_matrix(n, d, 10);
+    let y = alternating_labels(n);
+    let net = bench_network(d, m)?;
+    let opts = TrainOptions {
+        lr: 1.0,
+        steps,
+        momentum: 0.9,
+        loss: Loss::Identity,
+        record_every: 100,
+    };
+    let xa = Mat::from_fn(n, d + 1, |i, j| if j < d { x[(i, j)] } else { 1.0 });
+    let wa = normal_matrix(m, d + 1, 11);
+    let mut h = Mat::<f64>::zeros(n, m);
+    let mut g = Mat::<f64>::zeros(m, d + 1);
+    let baseline = median_seconds(reps, || {
+        for _ in 0..steps {
+            faer::linalg::matmul::matmul(
+                h.as_mut(),
+                faer::Accum::Replace,
+                xa.as_ref(),
+                wa.transpose(),
+                1.0,
+                faer::Par::Seq,
+            );
+            faer::linalg::matmul::matmul(
+                g.as_mut(),
+                faer::Accum::Replace,
+                h.transpose(),
+                xa.as_ref(),
+                1.0,
+                faer::Par::Seq,
+            );
+        }
+    });
+    reset_peak_rss();
+    let mut times = Vec::new();
+    for _ in 0..reps.max(1) {
+        times.push(train_seconds(&net, &x, &y, &opts)?);
+    }
+    times.sort_by(f64::total_cmp);
+    let seconds = times[times.len() / 2];
+    Ok(BenchRow {
+        stage: "paper base run (1000 GD steps)".into(),
+        size: format!("N={n} m={m} d={d}"),
+        seconds,
+        baseline: "its 2×1000 GEMMs alone".into(),
+        baseline_seconds: baseline,
+        ratio: seconds / baseline,
+        target: 2.0,
+        gflops: 4.0 * (n * m * d * steps) as f64 / seconds / 1e9,
+        peak_rss_bytes: peak_rss_bytes(),
+        model_bytes: 3 * kernel::matrix_bytes(n, m),
+    })
+}
