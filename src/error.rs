@@ -85,6 +85,18 @@ impl Error {
             | Error::InvalidArgument { .. }
             | Error::Mismatch(_)
             | Error::OutOfMemory { .. } => 2,
+            // A missing or unreadable input (or output location) is the caller's to fix.
+            Error::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::NotFound
+                        | std::io::ErrorKind::PermissionDenied
+                        | std::io::ErrorKind::IsADirectory
+                        | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                2
+            }
             Error::Numerical { .. } | Error::Io { .. } => 1,
         }
     }

@@ -33,7 +33,7 @@ pub struct DataArgs {
     #[arg(long, value_name = "FILE")]
     pub test: Option<PathBuf>,
     /// Divide every feature by this value (255 for raw pixels).
-    #[arg(long, value_name = "S")]
+    #[arg(long, allow_negative_numbers = true, value_name = "S")]
     pub scale: Option<f64>,
     /// Subtract the training mean from train and test: `scalar` (one mean over all features, the
     /// paper's choice; the default when the flag has no value) or `per-feature`.
@@ -65,7 +65,7 @@ impl DataArgs {
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct NetworkArgs {
     /// Leaky-ReLU slope γ ∈ [0, 1); 0 is ReLU.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub gamma: f64,
     /// Hidden units without bias (the NTK loses its "+1" term).
     #[arg(long)]

@@ -35,7 +35,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub d: usize,
     /// Mean shift s of the two classes (shifted-gauss only).
-    #[arg(long, default_value_t = DEFAULT_SHIFT)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = DEFAULT_SHIFT)]
     pub shift: f64,
     /// Output CSV file (gzip-compressed when it ends in .gz); the configuration goes to FILE.config.toml.
     #[arg(long, value_name = "FILE")]

@@ -57,10 +57,10 @@ pub struct DynamicsArgs {
     #[arg(long, value_enum, default_value = "network")]
     pub f0: InitialOutputs,
     /// Relative tolerance of the ODE integrator (logistic, exponential).
-    #[arg(long, default_value_t = 1e-8)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-8)]
     pub rtol: f64,
     /// Absolute tolerance of the ODE integrator (logistic, exponential).
-    #[arg(long, default_value_t = 1e-10)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-10)]
     pub atol: f64,
     /// Step limit of the ODE integrator.
     #[arg(long, default_value_t = 1_000_000)]

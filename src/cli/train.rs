@@ -25,7 +25,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 100)]
     pub width: usize,
     /// Learning rate η (flow time after s plain GD steps: t = η·s).
-    #[arg(long, value_name = "ETA")]
+    #[arg(long, allow_negative_numbers = true, value_name = "ETA")]
     pub lr: f64,
     /// Number of full-batch gradient steps.
     #[arg(long, value_name = "S")]
@@ -34,7 +34,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "identity")]
     pub loss: Loss,
     /// Momentum μ ∈ [0, 1) of PyTorch's SGD (v ← μv + g, θ ← θ − ηv); the authors use 0.9.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub momentum: f64,
     /// Record the trajectory every K steps (the last step is always recorded).
     #[arg(long, value_name = "K", default_value_t = 1)]
