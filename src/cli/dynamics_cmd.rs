@@ -13,7 +13,7 @@ use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
 use crate::dynamics::{self, LinearizedFlow, Loss, OdeOptions};
 use crate::error::{Error, Result};
 use crate::kernel::{self, KernelKind, KernelWhat};
-use crate::network::{Params, activation};
+use crate::network::Network;
 
 /// Where the initial outputs f_0 come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ValueEnum)]
@@ -106,19 +106,6 @@ struct SpectrumRow {
     eigenvalue: f64,
 }
 
-/// f_0(X) = Σ_k a_k φ_γ(w_k·x + b_k) of a sampled network.
-fn network_outputs(params: &Params, x: MatRef<'_, f64>, gamma: f64) -> Vec<f64> {
-    let h = kernel::empirical::preactivations(params, x);
-    let a = params.a.as_ref();
-    (0..x.nrows())
-        .map(|i| {
-            (0..params.width())
-                .map(|k| a[k] * activation(h[(i, k)], gamma))
-                .sum()
-        })
-        .collect()
-}
-
 /// Runs `dynamics`.
 pub fn run(args: DynamicsArgs) -> Result<()> {
     let threads = super::init_threads(args.common.threads)?;
@@ -149,13 +136,14 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
     let out = Outputs::prepare(&args.out, args.force)?;
     let (train, test) = args.data.load(args.common.seed)?;
     let start = Instant::now();
-    let params = if need_params {
-        Some(Params::sample(train.d(), &config, args.common.seed)?)
+    let net = if need_params {
+        Some(Network::new(train.d(), config, args.common.seed)?)
     } else {
         None
     };
-    let (k_train, k_test) = match (&args.kernel, &params) {
-        (KernelKind::Empirical, Some(p)) => {
+    let (k_train, k_test) = match (&args.kernel, &net) {
+        (KernelKind::Empirical, Some(net)) => {
+            let p = &net.params;
             let k = kernel::empirical_train_train(p, train.x.as_ref(), &arch, args.what)?;
             let kt = match &test {
                 Some(t) => Some(kernel::empirical_test_train(
@@ -183,16 +171,16 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
             (k, kt)
         }
     };
-    let f0_of = |x: MatRef<'_, f64>| match &params {
-        Some(p) if args.f0 == InitialOutputs::Network => network_outputs(p, x, arch.gamma),
-        _ => vec![0.0; x.nrows()],
+    let f0_of = |x: MatRef<'_, f64>| match &net {
+        Some(net) if args.f0 == InitialOutputs::Network => net.forward(x),
+        _ => Ok(vec![0.0; x.nrows()]),
     };
-    let f0_train = f0_of(train.x.as_ref());
+    let f0_train = f0_of(train.x.as_ref())?;
     let flow = LinearizedFlow::new(k_train.as_ref(), &train.y, &f0_train, args.loss, ode)?;
     let sol = flow.solve(&times)?;
     let test_pred = match (&test, &k_test) {
         (Some(t), Some(kt)) => {
-            let f0_test = f0_of(t.x.as_ref());
+            let f0_test = f0_of(t.x.as_ref())?;
             Some(LinearizedFlow::predict_many(
                 kt.as_ref(),
                 &f0_test,
