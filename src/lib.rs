@@ -14,6 +14,7 @@ pub mod cli;
 pub mod data;
 pub mod dynamics;
 pub mod error;
+pub mod experiment;
 pub mod io;
 pub mod kernel;
 pub mod linalg;

@@ -1,0 +1,458 @@
+//! Configuration of one perturbation-learning run (§1, §7.3) and its TOML form.
+//!
+//! Every key of [`RunConfig`] is a flat TOML key; unknown keys are refused with the nearest valid
+//! key (edit distance) in the message. Defaults are the paper's synthetic scenario-(a) setting
+//! (§7.3, §13.1): width 100, γ = 0, trained biases, identity loss, lr 1, 1000 steps, L2 single-step
+//! perturbations toward uniformly random targets.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Center;
+use crate::error::{Error, Result};
+use crate::network::{Architecture, Init, Loss, NetworkConfig, Readout, TrainOptions};
+use crate::perturbation::{AttackOptions, Norm, TargetKind, eps_from_per_coordinate};
+
+/// Where the data of a run comes from (§7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// N/2 samples from N(+shift·1, I) labelled +1, N/2 from N(−shift·1, I) labelled −1.
+    ShiftedGauss,
+    /// x ~ N(0, I), labels uniform ±1 independent of x.
+    Gauss,
+    /// CSV / CSV.gz files given by `train` and `test`.
+    File,
+}
+
+/// How f and g are obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Model {
+    /// A finite-width network trained by full-batch gradient descent (§3.2).
+    Network,
+    /// The infinite-width linearised predictor f_T(z) = Σ_n α_n(T) Θ(x_n, z) with f_0 = 0 (§3.3, §13.2).
+    Theory,
+}
+
+/// What g is trained on (§1 step 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// r_n = η_n: perturbations alone.
+    A,
+    /// r_n = x_n + η_n: adversarial examples.
+    B,
+}
+
+/// One run of the pipeline of §1. Field names are the TOML keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    // --- data (§7.1) ---
+    /// `shifted-gauss`, `gauss` or `file`.
+    pub dataset: DatasetKind,
+    /// Training set size N (synthetic datasets; even for shifted Gauss).
+    pub n: Option<usize>,
+    /// Test set size (synthetic datasets), used for the agreement metric.
+    pub n_test: usize,
+    /// Input dimension d (synthetic datasets).
+    pub d: Option<usize>,
+    /// Mean shift of shifted Gauss.
+    pub shift: f64,
+    /// Training file (`dataset = "file"`).
+    pub train: Option<PathBuf>,
+    /// Test file (`dataset = "file"`, required).
+    pub test: Option<PathBuf>,
+    /// Divide file features by this value.
+    pub scale: Option<f64>,
+    /// Subtract the training mean (`scalar` or `per-feature`).
+    pub center: Option<Center>,
+    /// Seeded random subset of the training file.
+    pub subset: Option<usize>,
+    /// Seeded random subset of the test file.
+    pub test_subset: Option<usize>,
+
+    // --- network (§2.1, §13.1) ---
+    /// Width m of f and g.
+    pub width: usize,
+    /// Leaky-ReLU slope γ ∈ [0, 1).
+    pub gamma: f64,
+    /// Trained hidden biases.
+    pub bias: bool,
+    /// Readout distribution.
+    pub readout: Readout,
+    /// Initialisation scheme.
+    pub init: Init,
+    /// Train the readout too (adds Σ_γ to the NTK).
+    pub train_readout: bool,
+
+    // --- training of f and g (§3) ---
+    /// `network` (finite width, simulated) or `theory` (infinite-width linearised flow).
+    pub model: Model,
+    /// Per-sample loss of both trainings.
+    pub loss: Loss,
+    /// Learning rate of f.
+    pub lr_f: f64,
+    /// Learning rate of g.
+    pub lr_g: f64,
+    /// Gradient steps of f (flow time T_f = lr_f · steps_f without momentum).
+    pub steps_f: usize,
+    /// Gradient steps of g.
+    pub steps_g: usize,
+    /// SGD momentum μ ∈ [0, 1) of both trainings.
+    pub momentum: f64,
+
+    // --- perturbation (§5) ---
+    /// `a` (r_n = η_n) or `b` (r_n = x_n + η_n).
+    pub scenario: Scenario,
+    /// L2 (or L∞) size ε; exactly one of `eps` and `eps_per_coordinate` must be given.
+    pub eps: Option<f64>,
+    /// c with ε = c·√d.
+    pub eps_per_coordinate: Option<f64>,
+    /// Norm of the budget.
+    pub norm: Norm,
+    /// Target labels y^adv: `random` (the paper), `flipped` or `balanced`.
+    pub targets: TargetKind,
+    /// Steps of the projected attack (1 = the paper's single step).
+    pub attack_steps: usize,
+
+    /// Seed of the run; data, f, targets and g use seeds derived from it.
+    pub seed: u64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            dataset: DatasetKind::ShiftedGauss,
+            n: None,
+            n_test: 1000,
+            d: None,
+            shift: crate::data::DEFAULT_SHIFT,
+            train: None,
+            test: None,
+            scale: None,
+            center: None,
+            subset: None,
+            test_subset: None,
+            width: 100,
+            gamma: 0.0,
+            bias: true,
+            readout: Readout::Gaussian,
+            init: Init::Standard,
+            train_readout: false,
+            model: Model::Network,
+            loss: Loss::Identity,
+            lr_f: 1.0,
+            lr_g: 1.0,
+            steps_f: 1000,
+            steps_g: 1000,
+            momentum: 0.0,
+            scenario: Scenario::A,
+            eps: None,
+            eps_per_coordinate: None,
+            norm: Norm::L2,
+            targets: TargetKind::Random,
+            attack_steps: 1,
+            seed: 0,
+        }
+    }
+}
+
+/// Every key of [`RunConfig`], in the canonical order used for sweep expansion and `run_id`s.
+pub const KEYS: &[&str] = &[
+    "dataset",
+    "n",
+    "n_test",
+    "d",
+    "shift",
+    "train",
+    "test",
+    "scale",
+    "center",
+    "subset",
+    "test_subset",
+    "width",
+    "gamma",
+    "bias",
+    "readout",
+    "init",
+    "train_readout",
+    "model",
+    "loss",
+    "lr_f",
+    "lr_g",
+    "steps_f",
+    "steps_g",
+    "momentum",
+    "scenario",
+    "eps",
+    "eps_per_coordinate",
+    "norm",
+    "targets",
+    "attack_steps",
+    "seed",
+];
+
+/// Levenshtein distance between two keys.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The valid key closest to `key` among `valid` (first one on ties).
+pub fn nearest_key<'a>(key: &str, valid: &[&'a str]) -> Option<&'a str> {
+    valid.iter().copied().min_by_key(|k| edit_distance(key, k))
+}
+
+/// The error for an unknown key, naming the nearest valid one.
+pub(crate) fn unknown_key(key: &str, valid: &[&str]) -> Error {
+    let hint = nearest_key(key, valid).map_or(String::new(), |k| format!("; did you mean `{k}`?"));
+    Error::invalid(key, format!("unknown configuration key `{key}`{hint}"))
+}
+
+impl RunConfig {
+    /// Parses one run from TOML text (every value a scalar).
+    pub fn from_toml_str(text: &str) -> Result<RunConfig> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::invalid("config", e.to_string()))?;
+        Self::from_table(&table)
+    }
+
+    /// Builds a run from a TOML table, refusing unknown keys (naming the nearest valid key) and
+    /// ill-typed values (naming the key), then validates it.
+    pub fn from_table(table: &toml::Table) -> Result<RunConfig> {
+        for key in table.keys() {
+            if !KEYS.contains(&key.as_str()) {
+                return Err(unknown_key(key, KEYS));
+            }
+        }
+        let cfg: RunConfig = match toml::Value::Table(table.clone()).try_into() {
+            Ok(cfg) => cfg,
+            Err(e) => return Err(blame_key(table, e)),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The configuration as a TOML table (unset optional keys omitted).
+    pub fn to_table(&self) -> Result<toml::Table> {
+        match toml::Value::try_from(self) {
+            Ok(toml::Value::Table(t)) => Ok(t),
+            Ok(_) => Err(Error::invalid("config", "not a table")),
+            Err(e) => Err(Error::invalid("config", e.to_string())),
+        }
+    }
+
+    /// The architecture shared by f, g and the infinite-width kernels.
+    pub fn architecture(&self) -> Architecture {
+        Architecture {
+            gamma: self.gamma,
+            bias: self.bias,
+            train_readout: self.train_readout,
+        }
+    }
+
+    /// The network configuration of f and g.
+    pub fn network(&self) -> NetworkConfig {
+        NetworkConfig {
+            width: self.width,
+            arch: self.architecture(),
+            readout: self.readout,
+            init: self.init,
+        }
+    }
+
+    /// Training options of f (`g = false`) or g (`g = true`).
+    pub fn train_options(&self, g: bool) -> TrainOptions {
+        let (lr, steps) = if g {
+            (self.lr_g, self.steps_g)
+        } else {
+            (self.lr_f, self.steps_f)
+        };
+        TrainOptions {
+            lr,
+            steps,
+            momentum: self.momentum,
+            loss: self.loss,
+            record_every: steps.max(1),
+        }
+    }
+
+    /// Gradient-flow time of `steps` steps of size `lr` with momentum μ under a constant gradient:
+    /// lr·Σ_{s=1..S} (1 − μ^s)/(1 − μ) (§3.2; lr·S for plain GD).
+    pub fn flow_time(&self, lr: f64, steps: usize) -> f64 {
+        let mu = self.momentum;
+        if mu == 0.0 {
+            return lr * steps as f64;
+        }
+        let s = steps as f64;
+        lr * (s / (1.0 - mu) - mu * (1.0 - mu.powf(s)) / ((1.0 - mu) * (1.0 - mu)))
+    }
+
+    /// Flow times (T_f, T_g).
+    pub fn flow_times(&self) -> (f64, f64) {
+        (
+            self.flow_time(self.lr_f, self.steps_f),
+            self.flow_time(self.lr_g, self.steps_g),
+        )
+    }
+
+    /// ε for input dimension `d`: `eps`, or `eps_per_coordinate`·√d.
+    pub fn epsilon(&self, d: usize) -> f64 {
+        match (self.eps, self.eps_per_coordinate) {
+            (Some(e), _) => e,
+            (None, Some(c)) => eps_from_per_coordinate(c, d),
+            (None, None) => 0.0,
+        }
+    }
+
+    /// Attack options for input dimension `d`.
+    pub fn attack(&self, d: usize) -> AttackOptions {
+        AttackOptions {
+            eps: self.epsilon(d),
+            norm: self.norm,
+            steps: self.attack_steps,
+            step_size: None,
+        }
+    }
+
+    /// Checks that the keys fit together; every error names the offending key.
+    pub fn validate(&self) -> Result<()> {
+        let synthetic = self.dataset != DatasetKind::File;
+        if synthetic {
+            match self.n {
+                None => return Err(Error::invalid("n", "required for a synthetic dataset")),
+                Some(0) => return Err(Error::invalid("n", "must be positive")),
+                Some(n) if self.dataset == DatasetKind::ShiftedGauss && n % 2 == 1 => {
+                    return Err(Error::invalid(
+                        "n",
+                        format!("shifted-gauss needs an even N, got {n}"),
+                    ));
+                }
+                _ => {}
+            }
+            match self.d {
+                None => return Err(Error::invalid("d", "required for a synthetic dataset")),
+                Some(0) => return Err(Error::invalid("d", "must be positive")),
+                _ => {}
+            }
+            if self.n_test == 0 {
+                return Err(Error::invalid("n_test", "must be positive"));
+            }
+            if self.dataset == DatasetKind::ShiftedGauss && self.n_test % 2 == 1 {
+                return Err(Error::invalid(
+                    "n_test",
+                    format!("shifted-gauss needs an even size, got {}", self.n_test),
+                ));
+            }
+            if !self.shift.is_finite() {
+                return Err(Error::invalid("shift", "must be finite"));
+            }
+            for (key, set) in [
+                ("train", self.train.is_some()),
+                ("test", self.test.is_some()),
+                ("scale", self.scale.is_some()),
+                ("center", self.center.is_some()),
+                ("subset", self.subset.is_some()),
+                ("test_subset", self.test_subset.is_some()),
+            ] {
+                if set {
+                    return Err(Error::invalid(key, "only for dataset = \"file\""));
+                }
+            }
+        } else {
+            if self.train.is_none() {
+                return Err(Error::invalid("train", "required for dataset = \"file\""));
+            }
+            if self.test.is_none() {
+                return Err(Error::invalid(
+                    "test",
+                    "required for dataset = \"file\" (agreement is measured on it)",
+                ));
+            }
+            for (key, set) in [("n", self.n.is_some()), ("d", self.d.is_some())] {
+                if set {
+                    return Err(Error::invalid(
+                        key,
+                        "only for synthetic datasets (use subset for files)",
+                    ));
+                }
+            }
+        }
+        self.network().validate().map_err(|e| rename_flag(e, &[]))?;
+        self.train_options(false)
+            .validate()
+            .map_err(|e| rename_flag(e, &[("--lr", "lr_f"), ("--steps", "steps_f")]))?;
+        self.train_options(true)
+            .validate()
+            .map_err(|e| rename_flag(e, &[("--lr", "lr_g"), ("--steps", "steps_g")]))?;
+        let eps = match (self.eps, self.eps_per_coordinate) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "eps",
+                    "give exactly one of eps and eps_per_coordinate, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(Error::invalid(
+                    "eps",
+                    "give exactly one of eps and eps_per_coordinate",
+                ));
+            }
+            (Some(e), None) => ("eps", e),
+            (None, Some(c)) => ("eps_per_coordinate", c),
+        };
+        if !(eps.1.is_finite() && eps.1 >= 0.0) {
+            return Err(Error::invalid(
+                eps.0,
+                format!("must be finite and ≥ 0, got {}", eps.1),
+            ));
+        }
+        if self.attack_steps == 0 {
+            return Err(Error::invalid("attack_steps", "at least one step"));
+        }
+        Ok(())
+    }
+}
+
+/// Renames the flag of an [`Error::InvalidArgument`]: library checks name command-line flags
+/// (`--lr`), configuration errors name keys (`lr_f`). `map` lists (flag, key) pairs.
+fn rename_flag(e: Error, map: &[(&str, &str)]) -> Error {
+    match e {
+        Error::InvalidArgument { flag, message } => {
+            let key = map
+                .iter()
+                .find(|(f, _)| *f == flag)
+                .map_or(flag.trim_start_matches('-').replace('-', "_"), |(_, k)| {
+                    (*k).to_string()
+                });
+            Error::invalid(key, message)
+        }
+        other => other,
+    }
+}
+
+/// Turns a deserialisation error into one naming the key whose value is ill-typed: each key is
+/// tried alone (every key has a default), the first that fails is blamed.
+fn blame_key(table: &toml::Table, e: toml::de::Error) -> Error {
+    for (key, value) in table {
+        let mut one = toml::Table::new();
+        one.insert(key.clone(), value.clone());
+        if let Err(err) = toml::Value::Table(one).try_into::<RunConfig>() {
+            return Error::invalid(key.as_str(), err.message().trim().to_string());
+        }
+    }
+    Error::invalid("config", e.to_string())
+}

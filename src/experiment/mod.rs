@@ -1,0 +1,32 @@
+//! Perturbation learning end to end (§1, §6, §7): one run of the pipeline, the metrics of §7.2, the
+//! condition bookkeeping of §6.3 and resumable sweeps.
+//!
+//! * [`config`]: [`RunConfig`], the TOML form of one run (unknown keys name the nearest valid key);
+//! * [`pipeline`]: [`run`] — data → f → targets → perturbations → g → [`RunResult`];
+//! * [`conditions`]: the surrogates f̂, ĝ (§6.2), the main terms of §6.1 and conditions C1–C3
+//!   per test point (our reconstruction of §6.3, which the specification marks UNVERIFIED);
+//! * [`sweep`]: list-valued keys expanded to cells ([`SweepSpec`], [`Sweep`]), run in parallel into
+//!   one tidy `results.csv` that survives interruptions.
+//!
+//! From Rust, a sweep is built from a configuration value and run in memory or to a file:
+//!
+//! ```no_run
+//! use ntk_perturb::experiment::{RunConfig, SweepSpec};
+//! let base = RunConfig { n: Some(200), d: Some(20), eps_per_coordinate: Some(0.01), ..RunConfig::default() };
+//! let sweep = SweepSpec::from_run(&base)?
+//!     .vary("eps_per_coordinate", vec![0.0.into(), 0.01.into()])?
+//!     .with_seeds(3)?
+//!     .expand()?;
+//! let rows = sweep.run_in_memory(None)?; // or sweep.run_to_file(path, &options)
+//! # Ok::<(), ntk_perturb::Error>(())
+//! ```
+
+pub mod conditions;
+pub mod config;
+pub mod pipeline;
+pub mod sweep;
+
+pub use conditions::{ConditionSummary, ConditionTerms};
+pub use config::{DatasetKind, KEYS, Model, RunConfig, Scenario};
+pub use pipeline::{METRICS, Metrics, RunDetail, RunResult, run, run_detailed};
+pub use sweep::{Cell, Shard, Sweep, SweepOptions, SweepReport, SweepSpec, TidyRow};

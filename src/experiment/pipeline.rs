@@ -1,0 +1,408 @@
+//! One run of the perturbation-learning pipeline of §1, end to end, with the metrics of §7.2 and
+//! the condition bookkeeping of §6.3.
+//!
+//! data → f → targets → perturbations at x_n → adversarial set (r_n, y^adv_n) → fresh g → metrics.
+//! Sub-seeds are `rng::derive_seed(seed, domain::OTHER, k)` with k = 0 training data, 1 test
+//! data, 2 f's initialisation, 3 target labels, 4 g's initialisation ([`SubSeed`]).
+
+use faer::{Mat, MatRef};
+
+use super::conditions::{self, ConditionSummary, ConditionTerms, GMainInputs};
+use super::config::{DatasetKind, Model, RunConfig, Scenario};
+use crate::data::{self, Dataset, Preprocess};
+use crate::dynamics::{LinearizedFlow, OdeOptions};
+use crate::error::{Error, Result};
+use crate::kernel::{
+    KernelWhat, infinite_test_train, infinite_train_train, kernel_gradient_direction,
+    weighted_sum_direction,
+};
+use crate::network::loss::accuracy;
+use crate::network::{Architecture, Network};
+use crate::perturbation::{draw_targets, projected, single_step};
+use crate::rng::{self, domain};
+
+/// Index k of each sub-seed `rng::derive_seed(seed, domain::OTHER, k)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum SubSeed {
+    /// Training data (synthetic rows, or the subsets of a file).
+    TrainData = 0,
+    /// Synthetic test data.
+    TestData = 1,
+    /// Initialisation of f.
+    F = 2,
+    /// Target labels y^adv.
+    Targets = 3,
+    /// Initialisation of g.
+    G = 4,
+}
+
+/// The seed of one stage of the run with seed `seed`.
+pub fn sub_seed(seed: u64, which: SubSeed) -> u64 {
+    rng::derive_seed(seed, domain::OTHER, which as u64)
+}
+
+/// Names of the metrics of a run, in the order of [`RunResult::rows`].
+pub const METRICS: &[&str] = &[
+    "standard_train",
+    "standard_test",
+    "perturbation_train",
+    "perturbation_test",
+    "agreement",
+    "mean_target",
+    "mean_abs_cos",
+    "cond_c1",
+    "cond_c2",
+    "cond_c3",
+    "cond_c3_main",
+    "cond_all",
+    "cond_all_main",
+    "agree_given_all",
+    "agree_given_all_main",
+    "predicted_disagree",
+    "predicted_disagree_hit",
+];
+
+/// Metrics of §7.2 and extensions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Metrics {
+    /// Accuracy of f on its own training set.
+    pub standard_train: f64,
+    /// Accuracy of f on the test set.
+    pub standard_test: f64,
+    /// Accuracy of g on f's clean training set with the true labels.
+    pub perturbation_train: f64,
+    /// Accuracy of g on the test set with the true labels.
+    pub perturbation_test: f64,
+    /// Fraction of test inputs with sgn f = sgn g.
+    pub agreement: f64,
+    /// Mean of the target labels y^adv (§6.5).
+    pub mean_target: f64,
+    /// mean_n |cos(η_n, Σ_k y_k Φ_γ(x_n, x_k) x_k)| over the n with η_n ≠ 0 (NaN if none).
+    pub mean_abs_cos: f64,
+}
+
+/// The result of one run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunResult {
+    /// Accuracies, agreement, target mean, cosine.
+    pub metrics: Metrics,
+    /// Condition fractions (§6.3, our reconstruction).
+    pub conditions: ConditionSummary,
+}
+
+impl RunResult {
+    /// (metric, value) pairs in the order of [`METRICS`].
+    pub fn rows(&self) -> Vec<(&'static str, f64)> {
+        let m = &self.metrics;
+        let c = &self.conditions;
+        let values = [
+            m.standard_train,
+            m.standard_test,
+            m.perturbation_train,
+            m.perturbation_test,
+            m.agreement,
+            m.mean_target,
+            m.mean_abs_cos,
+            c.c1,
+            c.c2,
+            c.c3,
+            c.c3_main,
+            c.all,
+            c.all_main,
+            c.agree_given_all,
+            c.agree_given_all_main,
+            c.predicted_disagree,
+            c.predicted_disagree_hit,
+        ];
+        METRICS.iter().copied().zip(values).collect()
+    }
+}
+
+/// Everything a run computed, for analyses beyond the summary metrics.
+#[derive(Debug, Clone)]
+pub struct RunDetail {
+    /// Clean training set.
+    pub train: Dataset,
+    /// Test set.
+    pub test: Dataset,
+    /// Target labels y^adv.
+    pub targets: Vec<f64>,
+    /// Perturbations η (N×d).
+    pub eta: Mat<f64>,
+    /// Inputs g was trained on: η (a) or X + η (b).
+    pub r: Mat<f64>,
+    /// ε used.
+    pub eps: f64,
+    /// f and g on the training inputs.
+    pub f_train: Vec<f64>,
+    /// g on the training inputs.
+    pub g_train: Vec<f64>,
+    /// f, g, main terms and surrogates on the test inputs.
+    pub terms: ConditionTerms,
+    /// The summary.
+    pub result: RunResult,
+}
+
+/// A trained classifier: a finite network or the infinite-width kernel predictor.
+enum Trained {
+    Net(Network),
+    Kernel {
+        x: Mat<f64>,
+        alpha: Vec<f64>,
+        arch: Architecture,
+    },
+}
+
+impl Trained {
+    fn predict(&self, z: MatRef<'_, f64>) -> Result<Vec<f64>> {
+        match self {
+            Trained::Net(net) => net.forward(z),
+            Trained::Kernel { x, alpha, arch } => {
+                let k = infinite_test_train(z, x.as_ref(), arch, KernelWhat::Ntk)?;
+                Ok(LinearizedFlow::predict(
+                    k.as_ref(),
+                    &vec![0.0; z.nrows()],
+                    alpha,
+                ))
+            }
+        }
+    }
+
+    /// ∇f at the rows of z: backprop for a network, the exact kernel gradient for the theory.
+    fn input_gradients(&self, z: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        match self {
+            Trained::Net(net) => net.input_gradients(z),
+            Trained::Kernel { x, alpha, arch } => {
+                kernel_gradient_direction(z, x.as_ref(), alpha, arch)
+            }
+        }
+    }
+}
+
+/// Coefficients α(T) of the linearised flow on the infinite-width NTK Θ(X, X) with initial outputs f0.
+fn flow_coefficients(
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    f0: &[f64],
+    cfg: &RunConfig,
+    t: f64,
+) -> Result<Vec<f64>> {
+    let k = infinite_train_train(x, &cfg.architecture(), KernelWhat::Ntk)?;
+    let flow = LinearizedFlow::new(k.as_ref(), y, f0, cfg.loss, OdeOptions::default())?;
+    flow.coefficients(&[t])?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::numerical("linearised flow", "no coefficients returned"))
+}
+
+/// Trains f (`second = false`) or g on (x, y): returns the classifier and the coefficients α of the
+/// infinite-width linearised flow that serves as its main term.
+fn train_model(
+    cfg: &RunConfig,
+    x: MatRef<'_, f64>,
+    y: &[f64],
+    seed: u64,
+    second: bool,
+) -> Result<(Trained, Vec<f64>)> {
+    let (tf, tg) = cfg.flow_times();
+    let t = if second { tg } else { tf };
+    match cfg.model {
+        Model::Network => {
+            let mut net = Network::new(x.ncols(), cfg.network(), seed)?;
+            let f0 = net.forward(x)?;
+            net.train(x, y, None, &cfg.train_options(second), |_| {})?;
+            let alpha = flow_coefficients(x, y, &f0, cfg, t)?;
+            Ok((Trained::Net(net), alpha))
+        }
+        Model::Theory => {
+            let alpha = flow_coefficients(x, y, &vec![0.0; x.nrows()], cfg, t)?;
+            let model = Trained::Kernel {
+                x: x.to_owned(),
+                alpha: alpha.clone(),
+                arch: cfg.architecture(),
+            };
+            Ok((model, alpha))
+        }
+    }
+}
+
+/// Training and test sets of the run.
+pub fn load_data(cfg: &RunConfig) -> Result<(Dataset, Dataset)> {
+    let seed_train = sub_seed(cfg.seed, SubSeed::TrainData);
+    let seed_test = sub_seed(cfg.seed, SubSeed::TestData);
+    let missing = |key: &str| Error::invalid(key, "required for a synthetic dataset");
+    match cfg.dataset {
+        DatasetKind::ShiftedGauss | DatasetKind::Gauss => {
+            let n = cfg.n.ok_or_else(|| missing("n"))?;
+            let d = cfg.d.ok_or_else(|| missing("d"))?;
+            if cfg.dataset == DatasetKind::ShiftedGauss {
+                Ok((
+                    data::shifted_gauss(n, d, cfg.shift, seed_train)?,
+                    data::shifted_gauss(cfg.n_test, d, cfg.shift, seed_test)?,
+                ))
+            } else {
+                Ok((
+                    data::gauss(n, d, seed_train)?,
+                    data::gauss(cfg.n_test, d, seed_test)?,
+                ))
+            }
+        }
+        DatasetKind::File => {
+            let train = cfg
+                .train
+                .as_deref()
+                .ok_or_else(|| Error::invalid("train", "required for dataset = \"file\""))?;
+            let test = cfg
+                .test
+                .as_deref()
+                .ok_or_else(|| Error::invalid("test", "required for dataset = \"file\""))?;
+            let pre = Preprocess {
+                scale: cfg.scale,
+                center: cfg.center,
+                subset: cfg.subset,
+                test_subset: cfg.test_subset,
+                seed: seed_train,
+            };
+            let (train, test) = data::load(train, Some(test), &pre)?;
+            let test = test.ok_or_else(|| Error::invalid("test", "could not be read"))?;
+            Ok((train, test))
+        }
+    }
+}
+
+/// Fraction of entries with sgn a = sgn b.
+fn agreement(a: &[f64], b: &[f64]) -> f64 {
+    if a.is_empty() {
+        return 0.0;
+    }
+    let n = a
+        .iter()
+        .zip(b)
+        .filter(|&(&u, &v)| conditions::same_sign(u, v))
+        .count();
+    n as f64 / a.len() as f64
+}
+
+/// mean_n |cos(a_n, b_n)| over the rows where both are non-zero; NaN if there is none.
+fn mean_abs_cos(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+    let (mut sum, mut count) = (0.0, 0usize);
+    for i in 0..a.nrows() {
+        let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+        for j in 0..a.ncols() {
+            ab += a[(i, j)] * b[(i, j)];
+            aa += a[(i, j)] * a[(i, j)];
+            bb += b[(i, j)] * b[(i, j)];
+        }
+        if aa > 0.0 && bb > 0.0 {
+            sum += (ab / (aa.sqrt() * bb.sqrt())).abs();
+            count += 1;
+        }
+    }
+    if count == 0 {
+        f64::NAN
+    } else {
+        sum / count as f64
+    }
+}
+
+fn row_norms(m: MatRef<'_, f64>) -> Vec<f64> {
+    crate::linalg::row_sq_norms(m)
+        .into_iter()
+        .map(f64::sqrt)
+        .collect()
+}
+
+/// Runs the pipeline of §1 for one configuration and returns its metrics.
+pub fn run(cfg: &RunConfig) -> Result<RunResult> {
+    run_detailed(cfg).map(|d| d.result)
+}
+
+/// [`run`], keeping every intermediate result.
+pub fn run_detailed(cfg: &RunConfig) -> Result<RunDetail> {
+    cfg.validate()?;
+    let arch = cfg.architecture();
+    let (train, test) = load_data(cfg)?;
+    let (x, z) = (train.x.as_ref(), test.x.as_ref());
+
+    // f on the clean data.
+    let (f, alpha_f) = train_model(cfg, x, &train.y, sub_seed(cfg.seed, SubSeed::F), false)?;
+
+    // Targets and perturbations at the training inputs (§5.1).
+    let targets = draw_targets(&train.y, cfg.targets, sub_seed(cfg.seed, SubSeed::Targets));
+    let attack = cfg.attack(train.d());
+    let grad_x = f.input_gradients(x)?;
+    let pert = if attack.steps == 1 {
+        single_step(grad_x.as_ref(), &targets, attack.eps, attack.norm)?
+    } else {
+        projected(x, &targets, &attack, |p| f.input_gradients(p))?
+    };
+    let eta = pert.eta;
+    let r = match cfg.scenario {
+        Scenario::A => eta.clone(),
+        Scenario::B => Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] + eta[(i, j)]),
+    };
+
+    // g on the adversarial set.
+    let (g, alpha_g) = train_model(
+        cfg,
+        r.as_ref(),
+        &targets,
+        sub_seed(cfg.seed, SubSeed::G),
+        true,
+    )?;
+
+    let f_train = f.predict(x)?;
+    let f_test = f.predict(z)?;
+    let g_train = g.predict(x)?;
+    let g_test = g.predict(z)?;
+
+    // Σ_k y_k Φ_γ(x_k, x_n) x_k: the cosine metric's direction and ĝ's inner sum.
+    let direction = weighted_sum_direction(x, x, &train.y, &arch)?;
+    let metrics = Metrics {
+        standard_train: accuracy(&f_train, &train.y),
+        standard_test: accuracy(&f_test, &test.y),
+        perturbation_train: accuracy(&g_train, &train.y),
+        perturbation_test: accuracy(&g_test, &test.y),
+        agreement: agreement(&f_test, &g_test),
+        mean_target: targets.iter().sum::<f64>() / targets.len().max(1) as f64,
+        mean_abs_cos: mean_abs_cos(eta.as_ref(), direction.as_ref()),
+    };
+
+    let eps = attack.eps;
+    let grad_norms = row_norms(grad_x.as_ref());
+    let g_inputs = GMainInputs {
+        x,
+        r: r.as_ref(),
+        targets: &targets,
+        alpha_f: &alpha_f,
+        alpha_g: &alpha_g,
+        grad_norms: &grad_norms,
+        eps,
+        scenario: cfg.scenario,
+    };
+    let terms = ConditionTerms {
+        f_main: conditions::main_term_f(x, &alpha_f, z, &arch)?,
+        g_main: conditions::main_term_g(&g_inputs, z, &arch)?,
+        f_hat: conditions::surrogate_f(x, &train.y, z, &arch)?,
+        g_hat: conditions::surrogate_g_from_direction(direction.as_ref(), r.as_ref(), z, &arch)?,
+        f: f_test,
+        g: g_test,
+    };
+    let summary = conditions::summarize(&terms)?;
+    Ok(RunDetail {
+        train,
+        test,
+        targets,
+        eta,
+        r,
+        eps,
+        f_train,
+        g_train,
+        terms,
+        result: RunResult {
+            metrics,
+            conditions: summary,
+        },
+    })
+}

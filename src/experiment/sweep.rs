@@ -1,0 +1,661 @@
+//! Sweeps: a [`RunConfig`] in which any key may be a list, expanded to the cartesian product of
+//! its lists, run cell by cell in parallel and written to one tidy, resumable `results.csv`.
+//!
+//! **Expansion order.** The swept keys are taken in the canonical key order of
+//! [`KEYS`](super::config::KEYS) (`dataset, n, n_test, d, …, attack_steps, seed`), each key's
+//! values in the order written. Cells enumerate the product lexicographically: the first swept key
+//! varies slowest, `seed` fastest. Cell `i` keeps index `i` however the sweep is sharded or
+//! resumed. `seeds = K` stands for `seed = [s, s+1, …, s+K−1]` with `s` the scalar `seed` (0 when
+//! absent). A cell's `run_id` is `key=value` for every swept key and the seed, joined by `;`.
+//!
+//! **results.csv** has the columns `cell, run_id, seed, <every swept key but seed>, metric, value`,
+//! one row per metric of [`METRICS`]. Each finished cell's rows are appended and flushed together,
+//! so an interrupted sweep leaves complete cells plus at most one partial trailing block. On start
+//! the file is read back: a cell is complete when all its metric rows are present; partial rows are
+//! dropped by rewriting the file atomically, and complete cells are skipped. When the run ends the
+//! file is rewritten atomically sorted by cell, so its bytes do not depend on completion order or
+//! on interruptions. Run concurrent shards in separate output directories.
+
+use std::collections::BTreeSet;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use super::config::{KEYS, RunConfig, unknown_key};
+use super::pipeline::{METRICS, RunResult, run};
+use crate::error::{Error, Result};
+use crate::io::{push_f64, write_atomic};
+
+/// The extra key of a sweep: `seeds = K`.
+pub const SEEDS_KEY: &str = "seeds";
+
+/// A sweep before expansion: scalar keys, list-valued keys and an optional seed count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSpec {
+    base: toml::Table,
+    axes: Vec<(String, Vec<toml::Value>)>,
+    seeds: Option<u64>,
+}
+
+/// One cell of an expanded sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// Stable index in the expansion order.
+    pub index: usize,
+    /// `key=value` pairs of the swept keys and the seed, joined by `;`.
+    pub run_id: String,
+    /// The cell's seed.
+    pub seed: u64,
+    /// Values of the swept keys (without seed), in [`Sweep::swept_keys`] order.
+    pub swept: Vec<String>,
+    /// The configuration of the run.
+    pub config: RunConfig,
+}
+
+/// An expanded, validated sweep.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    swept_keys: Vec<String>,
+    cells: Vec<Cell>,
+    resolved: toml::Table,
+}
+
+/// One tidy row of results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TidyRow {
+    /// Cell index.
+    pub cell: usize,
+    /// The cell's run id.
+    pub run_id: String,
+    /// The cell's seed.
+    pub seed: u64,
+    /// Values of the swept keys (without seed), in [`Sweep::swept_keys`] order.
+    pub swept: Vec<String>,
+    /// Metric name (one of [`METRICS`]).
+    pub metric: &'static str,
+    /// Its value (NaN when undefined).
+    pub value: f64,
+}
+
+impl TidyRow {
+    /// The CSV record of the row.
+    pub fn record(&self) -> Vec<String> {
+        let mut r = vec![
+            self.cell.to_string(),
+            self.run_id.clone(),
+            self.seed.to_string(),
+        ];
+        r.extend(self.swept.iter().cloned());
+        r.push(self.metric.to_string());
+        let mut v = String::new();
+        push_f64(&mut v, self.value);
+        r.push(v);
+        r
+    }
+}
+
+/// Run cells with `cell % count == index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// k in 0..n.
+    pub index: usize,
+    /// n ≥ 1.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `k/n` with 0 ≤ k < n.
+    pub fn parse(text: &str) -> Result<Shard> {
+        let bad = || {
+            Error::invalid(
+                "--shard",
+                format!("expected k/n with 0 ≤ k < n, got `{text}`"),
+            )
+        };
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: usize = k.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether the shard runs cell `cell`.
+    pub fn contains(&self, cell: usize) -> bool {
+        cell % self.count == self.index
+    }
+}
+
+/// What a call of [`Sweep::run_to_file`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Cells of the whole sweep.
+    pub total: usize,
+    /// Cells of the shard.
+    pub in_shard: usize,
+    /// Shard cells already complete in results.csv.
+    pub skipped: usize,
+    /// Cells run now.
+    pub ran: usize,
+}
+
+/// Options of [`Sweep::run_to_file`].
+#[derive(Default, Clone, Copy)]
+pub struct SweepOptions<'a> {
+    /// Only the cells of this shard.
+    pub shard: Option<Shard>,
+    /// Called with (cells finished, cells to run) after each cell.
+    pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+}
+
+/// The text of a swept value in `run_id` and the CSV columns.
+pub fn format_value(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => {
+            let mut s = String::new();
+            push_f64(&mut s, *f);
+            s
+        }
+        toml::Value::Boolean(b) => b.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn key_rank(key: &str) -> usize {
+    KEYS.iter().position(|k| *k == key).unwrap_or(KEYS.len())
+}
+
+fn all_keys() -> Vec<&'static str> {
+    let mut k = KEYS.to_vec();
+    k.push(SEEDS_KEY);
+    k
+}
+
+impl SweepSpec {
+    /// A sweep of one run (add lists with [`SweepSpec::vary`]).
+    pub fn from_run(cfg: &RunConfig) -> Result<SweepSpec> {
+        Self::from_table(&cfg.to_table()?)
+    }
+
+    /// Parses TOML text in which any key may be a list.
+    pub fn from_toml_str(text: &str) -> Result<SweepSpec> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            Error::invalid("config", e.to_string().trim().to_string())
+        })?;
+        Self::from_table(&table)
+    }
+
+    /// Reads a TOML file (errors name the file).
+    pub fn from_file(path: &Path) -> Result<SweepSpec> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::File {
+            path: path.display().to_string(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        Self::from_table(&table).map_err(|e| match e {
+            Error::InvalidArgument { flag, message } => Error::InvalidArgument {
+                flag: format!("{flag} (in {})", path.display()),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Splits a table into scalar keys and list-valued keys; unknown keys are refused with the
+    /// nearest valid key.
+    pub fn from_table(table: &toml::Table) -> Result<SweepSpec> {
+        let mut spec = SweepSpec {
+            base: toml::Table::new(),
+            axes: Vec::new(),
+            seeds: None,
+        };
+        for (key, value) in table {
+            if key == SEEDS_KEY {
+                match value {
+                    toml::Value::Integer(k) if *k >= 1 => spec.seeds = Some(*k as u64),
+                    _ => {
+                        return Err(Error::invalid(
+                            SEEDS_KEY,
+                            format!(
+                                "must be a positive integer (the number of seeds), got {value}"
+                            ),
+                        ));
+                    }
+                }
+                continue;
+            }
+            if !KEYS.contains(&key.as_str()) {
+                return Err(unknown_key(key, &all_keys()));
+            }
+            match value {
+                toml::Value::Array(list) => spec = spec.vary(key, list.clone())?,
+                toml::Value::Table(_) => {
+                    return Err(Error::invalid(
+                        key.as_str(),
+                        "expected a value or a list of values, not a table",
+                    ));
+                }
+                _ => {
+                    spec.base.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        if spec.seeds.is_some() && spec.axes.iter().any(|(k, _)| k == "seed") {
+            return Err(Error::invalid(
+                SEEDS_KEY,
+                "give either seeds = K or a list of seed values, not both",
+            ));
+        }
+        Ok(spec)
+    }
+
+    /// Sweeps `key` over `values` (replacing a scalar or an earlier list of the same key).
+    pub fn vary(mut self, key: &str, values: Vec<toml::Value>) -> Result<SweepSpec> {
+        if !KEYS.contains(&key) {
+            return Err(unknown_key(key, &all_keys()));
+        }
+        if values.is_empty() {
+            return Err(Error::invalid(key, "the list of values is empty"));
+        }
+        if let Some(v) = values
+            .iter()
+            .find(|v| matches!(v, toml::Value::Array(_) | toml::Value::Table(_)))
+        {
+            return Err(Error::invalid(
+                key,
+                format!("list entries must be plain values, got {v}"),
+            ));
+        }
+        self.base.remove(key);
+        self.axes.retain(|(k, _)| k != key);
+        self.axes.push((key.to_string(), values));
+        self.axes.sort_by_key(|(k, _)| key_rank(k));
+        Ok(self)
+    }
+
+    /// Sets the number of seeds: seeds s, s+1, …, s+K−1 from the scalar seed s.
+    pub fn with_seeds(mut self, count: u64) -> Result<SweepSpec> {
+        if count == 0 {
+            return Err(Error::invalid(SEEDS_KEY, "must be at least 1"));
+        }
+        self.axes.retain(|(k, _)| k != "seed");
+        self.seeds = Some(count);
+        Ok(self)
+    }
+
+    /// Replaces the seed (a scalar or list) by `seed`; with `seeds = K`, `seed` becomes the first
+    /// of the K seeds.
+    pub fn override_seed(mut self, seed: u64) -> SweepSpec {
+        self.axes.retain(|(k, _)| k != "seed");
+        self.base
+            .insert("seed".into(), toml::Value::Integer(seed as i64));
+        self
+    }
+
+    /// The axes with `seeds = K` resolved into a seed list.
+    fn resolved_axes(&self) -> Result<Vec<(String, Vec<toml::Value>)>> {
+        let mut axes = self.axes.clone();
+        if let Some(k) = self.seeds {
+            let first = match self.base.get("seed") {
+                None => 0,
+                Some(toml::Value::Integer(s)) if *s >= 0 => *s,
+                Some(other) => {
+                    return Err(Error::invalid(
+                        "seed",
+                        format!("must be a non-negative integer, got {other}"),
+                    ));
+                }
+            };
+            let values = (0..k as i64)
+                .map(|i| toml::Value::Integer(first + i))
+                .collect();
+            axes.push(("seed".into(), values));
+            axes.sort_by_key(|(k, _)| key_rank(k));
+        }
+        Ok(axes)
+    }
+
+    /// Expands to the cartesian product of the lists and validates every cell; errors name the
+    /// key (and the cell's run id when the value only fails in combination).
+    pub fn expand(&self) -> Result<Sweep> {
+        let axes = self.resolved_axes()?;
+        let mut base = self.base.clone();
+        if self.seeds.is_some() {
+            base.remove("seed");
+        }
+        let total = axes
+            .iter()
+            .try_fold(1usize, |acc, (_, v)| acc.checked_mul(v.len()));
+        let total = total.ok_or_else(|| Error::invalid("config", "too many cells"))?;
+        let swept_keys: Vec<String> = axes
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| k != "seed")
+            .collect();
+        let mut cells = Vec::with_capacity(total);
+        for index in 0..total {
+            // Mixed radix with the last axis fastest.
+            let mut rest = index;
+            let mut choice = vec![0usize; axes.len()];
+            for (a, (_, values)) in axes.iter().enumerate().rev() {
+                choice[a] = rest % values.len();
+                rest /= values.len();
+            }
+            let mut table = base.clone();
+            let mut swept = Vec::new();
+            let mut pairs = Vec::new();
+            for (a, (key, values)) in axes.iter().enumerate() {
+                let v = &values[choice[a]];
+                table.insert(key.clone(), v.clone());
+                let text = format_value(v);
+                if key != "seed" {
+                    swept.push(text.clone());
+                    pairs.push(format!("{key}={text}"));
+                }
+            }
+            let config = RunConfig::from_table(&table).map_err(|e| match e {
+                Error::InvalidArgument { flag, message } if total > 1 => Error::InvalidArgument {
+                    flag,
+                    message: format!("{message} (in cell {index}: {})", pairs.join(";")),
+                },
+                other => other,
+            })?;
+            pairs.push(format!("seed={}", config.seed));
+            cells.push(Cell {
+                index,
+                run_id: pairs.join(";"),
+                seed: config.seed,
+                swept,
+                config,
+            });
+        }
+        // The resolved sweep: every key of the first cell (defaults filled in), lists for swept keys.
+        let mut resolved = match cells.first() {
+            Some(c) => c.config.to_table()?,
+            None => toml::Table::new(),
+        };
+        for (key, values) in &axes {
+            resolved.insert(key.clone(), toml::Value::Array(values.clone()));
+        }
+        Ok(Sweep {
+            swept_keys,
+            cells,
+            resolved,
+        })
+    }
+}
+
+impl Sweep {
+    /// The cells in expansion order.
+    pub fn cells(&self) -> &[Cell] {
+        &self.cells
+    }
+
+    /// Swept keys other than `seed`, in canonical order (the CSV columns between `seed` and `metric`).
+    pub fn swept_keys(&self) -> &[String] {
+        &self.swept_keys
+    }
+
+    /// The resolved sweep as a TOML table (defaults filled in, swept keys as lists); it expands to
+    /// the same cells.
+    pub fn resolved(&self) -> &toml::Table {
+        &self.resolved
+    }
+
+    /// Header of results.csv.
+    pub fn header(&self) -> Vec<String> {
+        let mut h = vec!["cell".to_string(), "run_id".into(), "seed".into()];
+        h.extend(self.swept_keys.iter().cloned());
+        h.push("metric".into());
+        h.push("value".into());
+        h
+    }
+
+    /// Tidy rows of one cell's result.
+    pub fn rows_of(&self, cell: &Cell, result: &RunResult) -> Vec<TidyRow> {
+        result
+            .rows()
+            .into_iter()
+            .map(|(metric, value)| TidyRow {
+                cell: cell.index,
+                run_id: cell.run_id.clone(),
+                seed: cell.seed,
+                swept: cell.swept.clone(),
+                metric,
+                value,
+            })
+            .collect()
+    }
+
+    /// Runs one cell.
+    pub fn run_cell(&self, cell: &Cell) -> Result<Vec<TidyRow>> {
+        let result = run(&cell.config).map_err(|e| in_cell(e, cell))?;
+        Ok(self.rows_of(cell, &result))
+    }
+
+    /// Runs the cells of `shard` (all when None) in parallel and returns their rows sorted by cell.
+    pub fn run_in_memory(&self, shard: Option<Shard>) -> Result<Vec<TidyRow>> {
+        let todo: Vec<&Cell> = self
+            .cells
+            .iter()
+            .filter(|c| shard.is_none_or(|s| s.contains(c.index)))
+            .collect();
+        let rows: Vec<Vec<TidyRow>> = todo
+            .par_iter()
+            .map(|c| self.run_cell(c))
+            .collect::<Result<_>>()?;
+        Ok(rows.into_iter().flatten().collect())
+    }
+
+    /// Writes `cells.csv` (cell, run_id, seed, swept keys) atomically.
+    pub fn write_cells(&self, path: &Path) -> Result<()> {
+        let mut header = vec!["cell".to_string(), "run_id".into(), "seed".into()];
+        header.extend(self.swept_keys.iter().cloned());
+        let records: Vec<Vec<String>> = self
+            .cells
+            .iter()
+            .map(|c| {
+                let mut r = vec![c.index.to_string(), c.run_id.clone(), c.seed.to_string()];
+                r.extend(c.swept.iter().cloned());
+                r
+            })
+            .collect();
+        write_records(path, &header, &records)
+    }
+
+    /// Runs the cells of the shard that `results` does not hold completely yet, appending each
+    /// cell's rows as it finishes, then rewrites `results` sorted by cell (see the module docs).
+    pub fn run_to_file(&self, results: &Path, opts: &SweepOptions<'_>) -> Result<SweepReport> {
+        let header = self.header();
+        let done = self.recover(results, &header)?;
+        let in_shard: Vec<&Cell> = self
+            .cells
+            .iter()
+            .filter(|c| opts.shard.is_none_or(|s| s.contains(c.index)))
+            .collect();
+        let todo: Vec<&Cell> = in_shard
+            .iter()
+            .copied()
+            .filter(|c| !done.contains(&c.index))
+            .collect();
+        let file = OpenOptions::new()
+            .append(true)
+            .open(results)
+            .map_err(|e| Error::io(results, e))?;
+        let file = Mutex::new(file);
+        let finished = std::sync::atomic::AtomicUsize::new(0);
+        let total = todo.len();
+        todo.par_iter().try_for_each(|cell| -> Result<()> {
+            let rows = self.run_cell(cell)?;
+            let records: Vec<Vec<String>> = rows.iter().map(TidyRow::record).collect();
+            let bytes = encode_records(None, &records).map_err(|e| Error::io(results, e))?;
+            {
+                let mut f = file
+                    .lock()
+                    .map_err(|_| Error::numerical("sweep", "results file lock poisoned"))?;
+                f.write_all(&bytes).map_err(|e| Error::io(results, e))?;
+                f.flush().map_err(|e| Error::io(results, e))?;
+            }
+            let n = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            if let Some(p) = opts.progress {
+                p(n, total);
+            }
+            Ok(())
+        })?;
+        drop(file);
+        self.sort_file(results, &header)?;
+        Ok(SweepReport {
+            total: self.cells.len(),
+            in_shard: in_shard.len(),
+            skipped: in_shard.len() - todo.len(),
+            ran: todo.len(),
+        })
+    }
+
+    /// Reads an existing results file, drops incomplete cells (rewriting the file atomically when
+    /// it had any) and returns the complete cells. Creates the file with its header when absent.
+    fn recover(&self, path: &Path, header: &[String]) -> Result<BTreeSet<usize>> {
+        let (records, dirty) = match std::fs::read(path) {
+            Ok(bytes) if !bytes.is_empty() => self.read_records(path, &bytes, header)?,
+            Ok(_) => (Vec::new(), true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), true),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let metric_col = header.len() - 2;
+        let mut done = BTreeSet::new();
+        let mut kept = Vec::new();
+        let mut dropped = false;
+        let mut i = 0;
+        while i < records.len() {
+            let cell = &records[i][0];
+            let mut j = i;
+            while j < records.len() && &records[j][0] == cell {
+                j += 1;
+            }
+            let block = &records[i..j];
+            let index: usize = cell
+                .parse()
+                .map_err(|_| bad_results(path, "a cell index is not a number"))?;
+            let expected = self.cells.get(index).ok_or_else(|| {
+                bad_results(path, &format!("cell {index} is not part of this sweep"))
+            })?;
+            if block.iter().any(|r| r[1] != expected.run_id) {
+                return Err(bad_results(
+                    path,
+                    &format!(
+                        "cell {index} has run_id `{}` but this sweep's cell {index} is `{}`",
+                        block[0][1], expected.run_id
+                    ),
+                ));
+            }
+            let complete = block.len() == METRICS.len()
+                && block.iter().zip(METRICS).all(|(r, m)| r[metric_col] == *m)
+                && !done.contains(&index);
+            if complete {
+                done.insert(index);
+                kept.extend_from_slice(block);
+            } else {
+                dropped = true;
+            }
+            i = j;
+        }
+        if dirty || dropped {
+            write_records(path, header, &kept)?;
+        }
+        Ok(done)
+    }
+
+    /// Parses the complete lines of a results file; returns the records and whether a partial last
+    /// line was found.
+    fn read_records(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        header: &[String],
+    ) -> Result<(Vec<Vec<String>>, bool)> {
+        let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let partial = end < bytes.len();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&bytes[..end]);
+        let mut records = Vec::new();
+        let mut first = true;
+        for rec in reader.records() {
+            let rec = rec.map_err(|e| bad_results(path, &e.to_string()))?;
+            let rec: Vec<String> = rec.iter().map(String::from).collect();
+            if first {
+                first = false;
+                if rec != header {
+                    return Err(bad_results(
+                        path,
+                        &format!(
+                            "its header `{}` differs from this sweep's `{}`",
+                            rec.join(","),
+                            header.join(",")
+                        ),
+                    ));
+                }
+                continue;
+            }
+            if rec.len() != header.len() {
+                // A torn line; drop it and everything of its cell.
+                continue;
+            }
+            records.push(rec);
+        }
+        Ok((records, partial || first))
+    }
+
+    /// Rewrites the results file sorted by cell (stable: metric order within a cell is kept).
+    fn sort_file(&self, path: &Path, header: &[String]) -> Result<()> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (mut records, _) = self.read_records(path, &bytes, header)?;
+        records.sort_by_key(|r| r[0].parse::<usize>().unwrap_or(usize::MAX));
+        write_records(path, header, &records)
+    }
+}
+
+fn in_cell(e: Error, cell: &Cell) -> Error {
+    match e {
+        Error::Numerical { context, message } => Error::Numerical {
+            context: format!("{context} (cell {}: {})", cell.index, cell.run_id),
+            message,
+        },
+        other => other,
+    }
+}
+
+fn bad_results(path: &Path, message: &str) -> Error {
+    Error::File {
+        path: path.display().to_string(),
+        message: format!("not the results of this sweep: {message}; use --force to start over"),
+    }
+}
+
+/// CSV bytes of an optional header and records.
+fn encode_records(header: Option<&[String]>, records: &[Vec<String>]) -> std::io::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    if let Some(h) = header {
+        w.write_record(h)?;
+    }
+    for r in records {
+        w.write_record(r)?;
+    }
+    w.into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// Writes a header and records as CSV, atomically.
+fn write_records(path: &Path, header: &[String], records: &[Vec<String>]) -> Result<()> {
+    let bytes = encode_records(Some(header), records).map_err(|e| Error::io(path, e))?;
+    write_atomic(path, |w| {
+        w.write_all(&bytes).map_err(|e| Error::io(path, e))
+    })
+}
