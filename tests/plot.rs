@@ -180,6 +180,45 @@ fn line_chart_svg_has_the_text_and_one_increasing_polyline_per_series() {
 }
 
 #[test]
+fn a_fixed_y_range_clips_the_curves_to_the_plot_area() {
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("clipped");
+    let mut c = chart();
+    // The standard curve at 1.0 lies entirely above, the others cross 0.8 on the way up.
+    c.y_range = Some((0.0, 0.8));
+    line_chart(&c, &stem).unwrap();
+    let svg = fs::read_to_string(dir.path().join("clipped.svg")).unwrap();
+    assert!(
+        svg.contains("standard"),
+        "the legend keeps a fully clipped series"
+    );
+    // The y axis is the longest vertical polyline; the curves (stroke width 2) stay within it.
+    let lines = polylines(&svg);
+    let (top, bottom) = lines
+        .iter()
+        .filter(|l| l.len() == 2 && l[0].0 == l[1].0)
+        .map(|l| (l[0].1.min(l[1].1), l[0].1.max(l[1].1)))
+        .max_by(|a, b| (a.1 - a.0).total_cmp(&(b.1 - b.0)))
+        .unwrap();
+    let curves: Vec<_> = svg
+        .split("<polyline")
+        .skip(1)
+        .zip(&lines)
+        .filter(|(el, _)| el.contains("stroke-width=\"2\""))
+        .map(|(_, l)| l)
+        .collect();
+    assert!(!curves.is_empty());
+    for l in curves {
+        for &(_, y) in l {
+            assert!(
+                (top..=bottom).contains(&y),
+                "curve point y = {y} outside [{top}, {bottom}]"
+            );
+        }
+    }
+}
+
+#[test]
 fn line_chart_png_decodes_with_rendered_text() {
     let dir = tempfile::tempdir().unwrap();
     let stem = dir.path().join("acc");

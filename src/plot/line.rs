@@ -171,6 +171,58 @@ fn pad(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
     }
 }
 
+/// Clips the polyline through `points` (sorted by x) to `y_lo ≤ y ≤ y_hi`, returning the pieces
+/// that remain visible. Crossing points are interpolated along the straight screen segment, i.e.
+/// in log x on a logarithmic axis.
+fn clip_y(points: &[(f64, f64)], y_lo: f64, y_hi: f64, log_x: bool) -> Vec<Vec<(f64, f64)>> {
+    let inside = |y: f64| (y_lo..=y_hi).contains(&y);
+    if points.len() == 1 {
+        return if inside(points[0].1) {
+            vec![points.to_vec()]
+        } else {
+            Vec::new()
+        };
+    }
+    let at = |a: (f64, f64), b: (f64, f64), t: f64| {
+        if t == 0.0 {
+            a
+        } else if t == 1.0 {
+            b
+        } else if log_x {
+            (
+                (a.0.ln() + t * (b.0.ln() - a.0.ln())).exp(),
+                a.1 + t * (b.1 - a.1),
+            )
+        } else {
+            (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1))
+        }
+    };
+    let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut open = false;
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let dy = b.1 - a.1;
+        let (t0, t1) = if dy == 0.0 {
+            if inside(a.1) { (0.0, 1.0) } else { (1.0, 0.0) }
+        } else {
+            let (ta, tb) = ((y_lo - a.1) / dy, (y_hi - a.1) / dy);
+            (ta.min(tb).max(0.0), ta.max(tb).min(1.0))
+        };
+        if t0 > t1 {
+            open = false;
+            continue;
+        }
+        if !(open && t0 == 0.0) {
+            pieces.push(vec![at(a, b, t0)]);
+        }
+        if let Some(piece) = pieces.last_mut() {
+            piece.push(at(a, b, t1));
+        }
+        open = t1 == 1.0;
+    }
+    pieces
+}
+
 /// A short tick label: at most six decimals without trailing zeros, exponent form when extreme.
 fn tick_label(v: f64) -> String {
     let a = v.abs();
@@ -226,35 +278,46 @@ impl Prepared<'_> {
             .draw()
             .map_err(plot_err)?;
 
+        let (y_lo, y_hi) = self.y;
+        let inside = |y: f64| (y_lo..=y_hi).contains(&y);
         for (i, (series, points)) in self.chart.series.iter().zip(&self.curves).enumerate() {
             let color = PALETTE[i % PALETTE.len()];
-            let bars = points.iter().filter_map(|&(x, y, e)| e.map(|e| (x, y, e)));
-            for (x, y, e) in bars {
-                let bar = PathElement::new(vec![(x, y - e), (x, y + e)], color.stroke_width(1));
-                let cap =
-                    |yy| EmptyElement::at((x, yy)) + PathElement::new(vec![(-4, 0), (4, 0)], color);
+            let bars = points
+                .iter()
+                .filter_map(|&(x, y, e)| e.map(|e| (x, y - e, y + e)));
+            for (x, lo, hi) in bars {
+                let (lo_c, hi_c) = (lo.max(y_lo), hi.min(y_hi));
+                if lo_c > hi_c {
+                    continue;
+                }
+                let bar = PathElement::new(vec![(x, lo_c), (x, hi_c)], color.stroke_width(1));
                 chart.draw_series([bar]).map_err(plot_err)?;
-                chart
-                    .draw_series([cap(y - e), cap(y + e)])
-                    .map_err(plot_err)?;
+                let caps = [lo, hi].into_iter().filter(|&yy| inside(yy)).map(|yy| {
+                    EmptyElement::at((x, yy)) + PathElement::new(vec![(-4, 0), (4, 0)], color)
+                });
+                chart.draw_series(caps).map_err(plot_err)?;
             }
+            let xy: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1)).collect();
+            let mut pieces = clip_y(&xy, y_lo, y_hi, self.chart.log_x).into_iter();
+            // The legend entry hangs on the first piece (an empty series if all lies outside).
+            let first = pieces.next().unwrap_or_default();
             chart
-                .draw_series(LineSeries::new(
-                    points.iter().map(|p| (p.0, p.1)),
-                    color.stroke_width(2),
-                ))
+                .draw_series(LineSeries::new(first, color.stroke_width(2)))
                 .map_err(plot_err)?
                 .label(&series.label)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                 });
-            chart
-                .draw_series(
-                    points
-                        .iter()
-                        .map(|p| Circle::new((p.0, p.1), 3, color.filled())),
-                )
-                .map_err(plot_err)?;
+            for piece in pieces {
+                chart
+                    .draw_series(LineSeries::new(piece, color.stroke_width(2)))
+                    .map_err(plot_err)?;
+            }
+            let markers = xy
+                .iter()
+                .filter(|p| inside(p.1))
+                .map(|&p| Circle::new(p, 3, color.filled()));
+            chart.draw_series(markers).map_err(plot_err)?;
         }
         chart
             .configure_series_labels()
@@ -264,5 +327,38 @@ impl Prepared<'_> {
             .border_style(BLACK)
             .draw()
             .map_err(plot_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip_y;
+
+    #[test]
+    fn clip_y_splits_at_the_range_edges() {
+        // Up through the top edge, back down, then entirely below the range.
+        let pts = [(0.0, 0.0), (1.0, 2.0), (2.0, 0.0), (3.0, -3.0), (4.0, -3.0)];
+        let pieces = clip_y(&pts, -1.0, 1.0, false);
+        assert_eq!(
+            pieces,
+            vec![
+                vec![(0.0, 0.0), (0.5, 1.0)],
+                vec![(1.5, 1.0), (2.0, 0.0), (2.0 + 1.0 / 3.0, -1.0)],
+            ]
+        );
+        // Everything inside: one unchanged piece; everything outside: nothing.
+        assert_eq!(clip_y(&pts, -5.0, 5.0, false), vec![pts.to_vec()]);
+        assert!(clip_y(&pts, 10.0, 11.0, false).is_empty());
+        assert_eq!(
+            clip_y(&[(1.0, 0.5)], 0.0, 1.0, false),
+            vec![vec![(1.0, 0.5)]]
+        );
+    }
+
+    #[test]
+    fn clip_y_interpolates_in_log_x() {
+        let pieces = clip_y(&[(1.0, 0.0), (100.0, 2.0)], -1.0, 1.0, true);
+        let end = pieces[0][1];
+        assert!((end.0 - 10.0).abs() < 1e-12 && end.1 == 1.0, "{end:?}");
     }
 }
