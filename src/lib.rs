@@ -21,6 +21,7 @@ pub mod linalg;
 pub mod memory;
 pub mod network;
 pub mod perturbation;
+pub mod plot;
 pub mod rng;
 
 pub use error::{Error, Result};
