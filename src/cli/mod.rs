@@ -9,6 +9,7 @@ mod dynamics_cmd;
 mod experiment;
 mod gram;
 mod output;
+mod reproduce;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +47,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Perturbation learning end to end (§1, §7): train f, perturb, train g, measure; sweeps from TOML.
     Experiment(experiment::ExperimentArgs),
+    /// Reproduce a figure of the paper (§7.3) from a preset: sweeps, summary and plots.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 /// Parses the process arguments, runs the command and returns the process exit code.
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Train(args) => train::run(args),
         Command::Experiment(args) => experiment::run(args),
+        Command::Reproduce(args) => reproduce::run(args),
     }
 }
 

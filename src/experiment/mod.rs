@@ -24,9 +24,13 @@
 pub mod conditions;
 pub mod config;
 pub mod pipeline;
+pub mod presets;
+pub mod reproduce;
 pub mod sweep;
 
 pub use conditions::{ConditionSummary, ConditionTerms};
 pub use config::{DatasetKind, KEYS, Model, RunConfig, Scenario};
 pub use pipeline::{METRICS, Metrics, RunDetail, RunResult, run, run_detailed};
+pub use presets::{Panel, Preset, preset};
+pub use reproduce::{ReproduceOptions, SummaryRow, run_preset};
 pub use sweep::{Cell, Shard, Sweep, SweepOptions, SweepReport, SweepSpec, TidyRow};
