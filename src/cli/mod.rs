@@ -8,6 +8,8 @@ mod data_cmd;
 mod dynamics_cmd;
 mod gram;
 mod output;
+mod parallel;
+mod perturb;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +45,10 @@ pub enum Command {
     Bench(bench_cmd::BenchArgs),
     /// Train the finite-width network by full-batch gradient descent (§3.2) and record its trajectory.
     Train(train::TrainArgs),
+    /// Adversarial perturbations along the net, lin, sum or kernel direction (§5, §13.3).
+    Perturb(perturb::PerturbArgs),
+    /// Cosines and residual split of the network's perturbation over widths and times (§5.3).
+    Parallel(parallel::ParallelArgs),
 }
 
 /// Parses the process arguments, runs the command and returns the process exit code.
@@ -72,6 +78,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Dynamics(args) => dynamics_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::Train(args) => train::run(args),
+        Command::Perturb(args) => perturb::run(args),
+        Command::Parallel(args) => parallel::run(args),
     }
 }
 
