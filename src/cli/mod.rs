@@ -9,6 +9,8 @@ mod dynamics_cmd;
 mod experiment;
 mod gram;
 mod output;
+mod parallel;
+mod perturb;
 mod reproduce;
 mod train;
 
@@ -49,6 +51,10 @@ pub enum Command {
     Experiment(experiment::ExperimentArgs),
     /// Reproduce a figure of the paper (§7.3) from a preset: sweeps, summary and plots.
     Reproduce(reproduce::ReproduceArgs),
+    /// Adversarial perturbations along the net, lin, sum or kernel direction (§5, §13.3).
+    Perturb(perturb::PerturbArgs),
+    /// Cosines and residual split of the network's perturbation over widths and times (§5.3).
+    Parallel(parallel::ParallelArgs),
 }
 
 /// Parses the process arguments, runs the command and returns the process exit code.
@@ -80,6 +86,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args),
         Command::Experiment(args) => experiment::run(args),
         Command::Reproduce(args) => reproduce::run(args),
+        Command::Perturb(args) => perturb::run(args),
+        Command::Parallel(args) => parallel::run(args),
     }
 }
 

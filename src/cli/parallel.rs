@@ -1,0 +1,159 @@
+//! `ntk-perturb parallel`: the §5.3 claim — the network's perturbation is parallel to a weighted
+//! sum of training samples — as a table over widths, training times and seeds (§13.3).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::output::{progress_bar, say};
+use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
+use crate::dynamics::{self, Loss, OdeOptions};
+use crate::error::{Error, Result};
+use crate::perturbation::parallel::{self, Grid};
+
+/// Arguments of `parallel`.
+#[derive(Debug, Clone, Args, Serialize)]
+#[command(
+    after_help = "Example:\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 0 --out train.csv\n  ntk-perturb parallel --train train.csv --widths 100,1000,10000 --times 1,10,100,1000 \\\n      --seeds 3 --lr 1 --loss identity --out par\n\nWrites parallel.csv (width,time,seed,quantity,value), parallel_summary.csv\n(width,time,quantity,mean,std,seeds; over seeds) and config.toml, and prints the summary.\nQuantities (means over the training inputs): cos_net_sum, cos_net_lin, cos_net_kernel,\ncos_net_init, cos_lin_sum, cos_kernel_sum, cos_net_minus_init_kernel, cos_net_minus_init_sum,\nrel_init = ‖∇f_0‖/‖sum‖, rel_finite_width = ‖lin − ∇f_0 − sum‖/‖sum‖,\nrel_pattern_flip = ‖net − lin‖/‖sum‖, rel_net_kernel = ‖net − ∇f_0 − kernel‖/‖sum‖,\nrel_kernel_term = ‖kernel − sum‖/‖sum‖, rel_total = ‖net − sum‖/‖sum‖, pattern_flip_fraction."
+)]
+pub struct ParallelArgs {
+    /// Input data (training set only).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Comma-separated widths m.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+    pub widths: Vec<usize>,
+    /// Flow times: numbers and `logspace:A:B:K` items, non-decreasing, each a whole number of
+    /// steps of size --lr.
+    #[arg(long, default_value = "1,10,100,1000")]
+    pub times: String,
+    /// Number of seeds per width: --seed, --seed + 1, ….
+    #[arg(long, value_name = "K", default_value_t = 3)]
+    pub seeds: u64,
+    /// Learning rate η of plain gradient descent.
+    #[arg(long, value_name = "ETA", default_value_t = 1.0)]
+    pub lr: f64,
+    /// Training loss (and the loss of the linearised flows giving α).
+    #[arg(long, value_enum, default_value = "identity")]
+    pub loss: Loss,
+    /// Network architecture.
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    /// Output directory (must not exist or be empty, unless --force).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace the contents of an existing output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Threads, seed, quiet.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The quantities printed in the summary table, in this order.
+const PRINTED: [&str; 8] = [
+    "cos_net_sum",
+    "cos_net_lin",
+    "cos_net_kernel",
+    "cos_net_minus_init_kernel",
+    "rel_init",
+    "rel_finite_width",
+    "rel_pattern_flip",
+    "rel_kernel_term",
+];
+
+/// Runs `parallel`.
+pub fn run(args: ParallelArgs) -> Result<()> {
+    let threads = super::init_threads(args.common.threads)?;
+    let times = dynamics::parse_times(&args.times)?;
+    if args.seeds == 0 {
+        return Err(Error::invalid("--seeds", "at least one seed"));
+    }
+    if args.data.test.is_some() {
+        return Err(Error::invalid(
+            "--test",
+            "parallel works on the training set only",
+        ));
+    }
+    let seeds: Vec<u64> = (0..args.seeds)
+        .map(|k| args.common.seed.wrapping_add(k))
+        .collect();
+    let grid = Grid {
+        widths: args.widths.clone(),
+        times,
+        seeds,
+        lr: args.lr,
+        loss: args.loss,
+        ode: OdeOptions::default(),
+        network: args.network.config(1),
+    };
+    let total = grid.total_steps()?;
+    let out = Outputs::prepare(&args.out, args.force)?;
+    let (train, _) = args.data.load(args.common.seed)?;
+    let start = Instant::now();
+    let bar = progress_bar(total, "parallel", args.common.quiet);
+    let sweep = parallel::run(&train, &grid, |s| bar.set_position(s))?;
+    bar.finish_and_clear();
+    let elapsed = start.elapsed().as_secs_f64();
+    let summary = parallel::summarize(&sweep.rows);
+    crate::io::write_rows(&out.file("parallel.csv"), &sweep.rows)?;
+    crate::io::write_rows(&out.file("parallel_summary.csv"), &summary)?;
+    out.write_config("parallel", threads, &args)?;
+
+    let quiet = args.common.quiet;
+    say(
+        quiet,
+        format!(
+            "parallel: {} loss, N = {}, d = {}, {} widths × {} times × {} seeds in {elapsed:.1} s -> {}",
+            args.loss.name(),
+            train.n(),
+            train.d(),
+            grid.widths.len(),
+            grid.times.len(),
+            grid.seeds.len(),
+            out.path().display()
+        ),
+    );
+    let mut header = format!("{:>7} {:>8}", "width", "time");
+    for q in PRINTED {
+        header.push_str(&format!(" {:>14}", short(q)));
+    }
+    say(quiet, header);
+    for &width in &grid.widths {
+        for &time in &grid.times {
+            let mut line = format!("{width:>7} {time:>8}");
+            for q in PRINTED {
+                let v = summary
+                    .iter()
+                    .find(|r| r.width == width && r.time == time && r.quantity == q);
+                let cell = match v.and_then(|r| r.mean) {
+                    Some(m) => match v.and_then(|r| r.std) {
+                        Some(s) => format!("{m:.4}±{s:.4}"),
+                        None => format!("{m:.4}"),
+                    },
+                    None => "-".into(),
+                };
+                line.push_str(&format!(" {cell:>14}"));
+            }
+            say(quiet, line);
+        }
+    }
+    if sweep.undefined > 0 {
+        eprintln!(
+            "warning: {} per-input cosines or ratios were undefined (a zero vector) and left out of the means",
+            sweep.undefined
+        );
+    }
+    out.commit();
+    Ok(())
+}
+
+/// Column titles of the printed table.
+fn short(q: &str) -> &str {
+    match q {
+        "cos_net_minus_init_kernel" => "cos_trained_ker",
+        other => other,
+    }
+}
