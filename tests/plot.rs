@@ -448,7 +448,8 @@ fn unwritable_destination_is_an_io_error_without_leftovers() {
     let missing = dir.path().join("no-such-dir").join("fig");
     let e = line_chart(&chart(), &missing).unwrap_err();
     assert!(matches!(e, Error::Io { .. }), "{e}");
-    assert_eq!(e.exit_code(), 1);
+    // A missing directory is the caller's to fix: an input error.
+    assert_eq!(e.exit_code(), 2);
     let e = decision_map(&map(), &missing).unwrap_err();
     assert!(matches!(e, Error::Io { .. }), "{e}");
 
