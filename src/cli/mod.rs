@@ -4,6 +4,7 @@
 
 mod args;
 mod bench_cmd;
+mod crosscheck;
 mod data_cmd;
 mod dynamics_cmd;
 mod gram;
@@ -43,6 +44,8 @@ pub enum Command {
     Bench(bench_cmd::BenchArgs),
     /// Train the finite-width network by full-batch gradient descent (§3.2) and record its trajectory.
     Train(train::TrainArgs),
+    /// Trained networks of growing width against the linearised and infinite-width theory.
+    Crosscheck(crosscheck::CrosscheckArgs),
 }
 
 /// Parses the process arguments, runs the command and returns the process exit code.
@@ -72,6 +75,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Dynamics(args) => dynamics_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::Train(args) => train::run(args),
+        Command::Crosscheck(args) => crosscheck::run(args),
     }
 }
 

@@ -8,6 +8,7 @@
 //! [`linearization`] measures its distance to the linearised model along the run, and
 //! [`crosscheck`] compares trained networks of growing width with the kernel theory.
 
+pub mod crosscheck;
 pub mod forward;
 pub mod linearization;
 pub mod loss;
