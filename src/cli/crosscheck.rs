@@ -135,7 +135,7 @@ pub fn run(args: CrosscheckArgs) -> Result<()> {
         for f in &fits {
             let slope = f.slope.map_or("n/a".to_string(), |s| format!("{s:+.3}"));
             let theory = f.theory_slope.map_or("no decay expected".to_string(), |s| {
-                format!("theory {s:+.1}")
+                format!("bound {s:+.1}")
             });
             println!("slope {:<22} {slope} ({theory})", f.quantity);
         }

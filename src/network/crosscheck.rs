@@ -11,9 +11,11 @@
 //!
 //! With the standard initialisation f_0 is an O(1) Gaussian process at every width, so (b) keeps an
 //! error floor of about ‖f_0‖/‖f_T − f_0‖ however wide the network (it converges only with the
-//! antisymmetric init, where f_0 ≡ 0). (a) and (b') are the ones expected to converge, both like
-//! m^{−1/2}: the lazy error of (a) comes from the activation patterns that flip during training,
-//! and (b') adds the fluctuation Θ_m − Θ = O(m^{−1/2}) of the initial kernel.
+//! antisymmetric init, where f_0 ≡ 0). (a) and (b') are the ones expected to converge, at least
+//! like m^{−1/2} (the lazy-training bound): the error of (a) comes from the activation patterns
+//! that flip during training, whose second-order terms carry the random sign of a_k and partly
+//! cancel (measured: close to m^{−3/4}), and (b') adds the fluctuation Θ_m − Θ = O(m^{−1/2}) of the
+//! initial kernel.
 //!
 //! Error quantities are relative, ‖f_T − f^pred‖/‖f_T − f_0‖ over the test inputs, and
 //! [`fit_power_law`] fits the exponent of their mean over seeds against the width.
@@ -35,8 +37,8 @@ use crate::kernel::{
 use crate::linalg;
 use crate::memory;
 
-/// The error quantities whose decay with the width is fitted, with the slope theory expects
-/// (`None`: no decay expected).
+/// The error quantities whose decay with the width is fitted, with the slope of the lazy-training
+/// bound (the decay may be faster; `None`: no decay expected).
 pub const ERROR_QUANTITIES: [(&str, Option<f64>); 3] = [
     ("rel_error_lin", Some(-0.5)),
     ("rel_error_inf", None),
@@ -495,7 +497,7 @@ pub struct ErrorFit {
     pub slope: Option<f64>,
     /// log of the prefactor.
     pub intercept: Option<f64>,
-    /// The exponent theory expects (empty: no decay expected).
+    /// The exponent of the lazy-training bound, −1/2 (empty: no decay expected).
     pub theory_slope: Option<f64>,
 }
 
