@@ -76,7 +76,9 @@ fn train_writes_consistent_trajectory_predictions_and_parameters() {
             "train_accuracy",
             "test_accuracy",
             "weight_change",
-            "pattern_flip_fraction"
+            "pattern_flip_fraction",
+            "lin_gap_max",
+            "lin_gap_rms"
         ]
     );
     let steps: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
@@ -121,6 +123,10 @@ fn train_writes_consistent_trajectory_predictions_and_parameters() {
     assert!((last[2].parse::<f64>().unwrap() - loss).abs() <= 1e-12);
     assert_eq!(last[3].parse::<f64>().unwrap(), correct as f64 / 40.0);
     assert!(!last[4].is_empty(), "test accuracy recorded");
+    // The linearisation gap is computed by default and vanishes at step 0.
+    assert_eq!(rows[0][7].parse::<f64>().unwrap(), 0.0);
+    assert!(last[7].parse::<f64>().unwrap() > 0.0);
+    assert!(last[8].parse::<f64>().unwrap() <= last[7].parse::<f64>().unwrap());
     let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(config.contains("command = \"train\"") && config.contains("momentum = 0.9"));
 }

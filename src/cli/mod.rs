@@ -4,6 +4,7 @@
 
 mod args;
 mod bench_cmd;
+mod crosscheck;
 mod data_cmd;
 mod dynamics_cmd;
 mod experiment;
@@ -55,6 +56,8 @@ pub enum Command {
     Perturb(perturb::PerturbArgs),
     /// Cosines and residual split of the network's perturbation over widths and times (§5.3).
     Parallel(parallel::ParallelArgs),
+    /// Trained networks of growing width against the linearised and infinite-width theory.
+    Crosscheck(crosscheck::CrosscheckArgs),
 }
 
 /// Parses the process arguments, runs the command and returns the process exit code.
@@ -88,6 +91,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Reproduce(args) => reproduce::run(args),
         Command::Perturb(args) => perturb::run(args),
         Command::Parallel(args) => parallel::run(args),
+        Command::Crosscheck(args) => crosscheck::run(args),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::network::{Loss, Network, TrainOptions};
 /// Arguments of `train`.
 #[derive(Debug, Clone, Args, Serialize)]
 #[command(
-    after_help = "Example:\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 0 --out train.csv\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 1 --out test.csv\n  ntk-perturb train --train train.csv --test test.csv --width 100 --lr 1 --steps 1000 \\\n      --loss identity --momentum 0.9 --record-every 10 --out run\n\nWrites trajectory.csv (step,t,loss,train_accuracy,test_accuracy,weight_change,\npattern_flip_fraction), predictions.csv (split,index,label,output), the final parameters\nw.npy (m×d), b.npy (m×1), a.npy (m×1), and config.toml."
+    after_help = "Example:\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 0 --out train.csv\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 1 --out test.csv\n  ntk-perturb train --train train.csv --test test.csv --width 100 --lr 1 --steps 1000 \\\n      --loss identity --momentum 0.9 --record-every 10 --out run\n\nWrites trajectory.csv (step,t,loss,train_accuracy,test_accuracy,weight_change,\npattern_flip_fraction,lin_gap_max,lin_gap_rms; the last two are the max and RMS over test inputs,\nor training inputs without --test, of f_t − f_t^lin, the gap to the linearised model at the same\ninitial parameters, at flow time t = lr·step (with momentum μ the matched time\nlr/(1−μ)·(step − μ(1−μ^step)/(1−μ)); empty with --no-lin-gap), predictions.csv (split,index,label,output), the final parameters\nw.npy (m×d), b.npy (m×1), a.npy (m×1), and config.toml."
 )]
 pub struct TrainArgs {
     /// Input data.
@@ -39,6 +39,10 @@ pub struct TrainArgs {
     /// Record the trajectory every K steps (the last step is always recorded).
     #[arg(long, value_name = "K", default_value_t = 1)]
     pub record_every: usize,
+    /// Skip the linearisation gap (lin_gap_max / lin_gap_rms stay empty): for very large N, where
+    /// the N×N empirical kernel it needs would not fit in memory.
+    #[arg(long)]
+    pub no_lin_gap: bool,
     /// Network architecture.
     #[command(flatten)]
     pub network: NetworkArgs,
@@ -82,9 +86,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let bar = progress_bar(args.steps as u64, "train", args.common.quiet);
     let start = Instant::now();
     let test_view = test.as_ref().map(|t| (t.x.as_ref(), t.y.as_slice()));
-    let trajectory = net.train(train.x.as_ref(), &train.y, test_view, &opts, |s| {
-        bar.set_position(s as u64)
-    })?;
+    let progress = |s: usize| bar.set_position(s as u64);
+    let trajectory = if args.no_lin_gap {
+        net.train(train.x.as_ref(), &train.y, test_view, &opts, progress)?
+    } else {
+        net.train_with_lin_gap(train.x.as_ref(), &train.y, test_view, &opts, progress)?
+    };
     bar.finish_and_clear();
     let elapsed = start.elapsed().as_secs_f64();
 
@@ -119,10 +126,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let test_text = last
             .test_accuracy
             .map_or(String::new(), |a| format!(", test accuracy {a:.4}"));
+        let gap_text = last
+            .lin_gap_max
+            .map_or(String::new(), |g| format!(", lin gap max {g:.3e}"));
         say(
             args.common.quiet,
             format!(
-                "train: {} steps (t = {}) in {elapsed:.2} s: loss {:.6e}, train accuracy {:.4}{test_text}, weight change {:.3e} -> {}",
+                "train: {} steps (t = {}) in {elapsed:.2} s: loss {:.6e}, train accuracy {:.4}{test_text}, weight change {:.3e}{gap_text} -> {}",
                 last.step,
                 last.t,
                 last.loss,

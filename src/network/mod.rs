@@ -4,14 +4,19 @@
 //! [`params`] samples (W, b, a) for a given width and seed; the same parameters define the empirical
 //! kernels in [`crate::kernel`], so "the network" and "its empirical NTK" are one object.
 //! [`forward`] evaluates outputs, input gradients and loss gradients of a [`Network`] as GEMMs,
-//! [`train`] runs full-batch gradient descent (§3.2) on one of the [`Loss`]es of §13.1.
+//! [`train`] runs full-batch gradient descent (§3.2) on one of the [`Loss`]es of §13.1,
+//! [`linearization`] measures its distance to the linearised model along the run, and
+//! [`crosscheck`] compares trained networks of growing width with the kernel theory.
 
+pub mod crosscheck;
 pub mod forward;
+pub mod linearization;
 pub mod loss;
 pub mod params;
 pub mod train;
 
 pub use forward::{Gradient, Network};
+pub use linearization::{LinGap, linearization_gaps, linearized_outputs, matched_flow_time};
 pub use loss::Loss;
 pub use params::{Architecture, Init, NetworkConfig, Params, Readout};
 pub use train::{TrainOptions, TrajectoryPoint};

@@ -81,6 +81,12 @@ pub struct TrajectoryPoint {
     /// Fraction of (training input, neuron) pairs whose activation pattern [u_k(x) ≥ 0] differs
     /// from the initial one.
     pub pattern_flip_fraction: f64,
+    /// max_z |f_t(z) − f_t^lin(z)| over the test inputs (the training inputs when there is no test
+    /// set), with f^lin the linearised model at the same initial parameters
+    /// ([`super::linearization`]); `None` when not computed.
+    pub lin_gap_max: Option<f64>,
+    /// The root mean square of the same differences; `None` when not computed.
+    pub lin_gap_rms: Option<f64>,
 }
 
 fn accuracy(f: &[f64], y: &[f64]) -> f64 {
@@ -157,8 +163,24 @@ impl Network {
         y: &[f64],
         test: Option<(MatRef<'_, f64>, &[f64])>,
         opts: &TrainOptions,
-        mut progress: impl FnMut(usize),
+        progress: impl FnMut(usize),
     ) -> Result<Vec<TrajectoryPoint>> {
+        self.train_recording(x, y, test, opts, false, progress)
+            .map(|(trajectory, _)| trajectory)
+    }
+
+    /// [`Network::train`] that, when `record_outputs`, also returns the network's outputs at every
+    /// recorded step on the test inputs (on the training inputs when there is no test set): an
+    /// M×T matrix whose column j belongs to trajectory point j.
+    pub(crate) fn train_recording(
+        &mut self,
+        x: MatRef<'_, f64>,
+        y: &[f64],
+        test: Option<(MatRef<'_, f64>, &[f64])>,
+        opts: &TrainOptions,
+        record_outputs: bool,
+        mut progress: impl FnMut(usize),
+    ) -> Result<(Vec<TrajectoryPoint>, Option<Mat<f64>>)> {
         opts.validate()?;
         check_inputs(&self.params, x, "training inputs")?;
         check_labels(x, y, "training inputs")?;
@@ -195,6 +217,7 @@ impl Network {
         let mut a_velocity = vec![0.0; if train_readout { m } else { 0 }];
         let mut init_patterns: Vec<bool> = Vec::new();
         let mut trajectory = Vec::new();
+        let mut recorded: Vec<Vec<f64>> = Vec::new();
 
         for step in 0..=opts.steps {
             p.preactivations_into(xa.as_ref(), &mut h);
@@ -210,10 +233,14 @@ impl Network {
                 if !loss.is_finite() {
                     return Err(diverged(step, "the training loss"));
                 }
-                let test_accuracy = za.as_ref().map(|(za, yz)| {
+                let test_outputs = za.as_ref().map(|(za, _)| {
                     let hz = p.preactivations(za.as_ref());
-                    accuracy(&p.readout(&hz), yz)
+                    p.readout(&hz)
                 });
+                let test_accuracy = test_outputs
+                    .as_ref()
+                    .zip(za.as_ref())
+                    .map(|(fz, (_, yz))| accuracy(fz, yz));
                 let weight_change = if w0_norm > 0.0 {
                     frobenius_diff(p.w(), w0.as_ref()) / w0_norm
                 } else {
@@ -227,7 +254,12 @@ impl Network {
                     test_accuracy,
                     weight_change,
                     pattern_flip_fraction: flip_fraction(h.as_ref(), &init_patterns),
+                    lin_gap_max: None,
+                    lin_gap_rms: None,
                 });
+                if record_outputs {
+                    recorded.push(test_outputs.unwrap_or_else(|| f.clone()));
+                }
             }
             if step == opts.steps {
                 break;
@@ -267,6 +299,10 @@ impl Network {
             progress(step + 1);
         }
         p.write_back(&mut self.params);
-        Ok(trajectory)
+        let outputs = record_outputs.then(|| {
+            let rows = recorded.first().map_or(0, Vec::len);
+            Mat::from_fn(rows, recorded.len(), |i, j| recorded[j][i])
+        });
+        Ok((trajectory, outputs))
     }
 }
