@@ -84,6 +84,19 @@ fn grid_from_zero(step: f64, count: usize) -> Vec<f64> {
     (0..=count).map(|k| k as f64 * step).collect()
 }
 
+/// Swept values of the synthetic panels: d, c (ε = c√d), m, γ, N, T_f, T_g.
+type SyntheticGrids = (
+    Vec<i64>,
+    Vec<f64>,
+    Vec<i64>,
+    Vec<f64>,
+    Vec<i64>,
+    Vec<i64>,
+    Vec<i64>,
+);
+/// Swept values of the real-data panels: ε, m, γ, T_f, T_g.
+type RealGrids = (Vec<f64>, Vec<i64>, Vec<f64>, Vec<i64>, Vec<i64>);
+
 /// §7.3 sizes of one synthetic figure: (d, width, N, c with ε = c√d).
 struct Synthetic {
     kind: DatasetKind,
@@ -142,15 +155,7 @@ fn panel(
 fn synthetic_panels(s: &Synthetic, quick: bool) -> Vec<Panel> {
     let base = synthetic_base(s, quick);
     let d = base.d.unwrap_or(s.d) as f64;
-    let (ds, cs, widths, gammas, ns, tf, tg): (
-        Vec<i64>,
-        Vec<f64>,
-        Vec<i64>,
-        Vec<f64>,
-        Vec<i64>,
-        Vec<i64>,
-        Vec<i64>,
-    ) = if quick {
+    let (ds, cs, widths, gammas, ns, tf, tg): SyntheticGrids = if quick {
         (
             vec![10, 25, 50, 100],
             vec![0.0, s.c / 4.0, s.c / 2.0, s.c],
@@ -290,8 +295,7 @@ fn real_panels(
     quick: bool,
 ) -> Vec<Panel> {
     let base = real_base(files, scenario, 0.14, seed, quick);
-    let (eps, widths, gammas, tf, tg): (Vec<f64>, Vec<i64>, Vec<f64>, Vec<i64>, Vec<i64>) = if quick
-    {
+    let (eps, widths, gammas, tf, tg): RealGrids = if quick {
         let e: Vec<f64> = vec![
             eps_values[0],
             eps_values[eps_values.len() / 2],
