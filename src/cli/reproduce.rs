@@ -10,13 +10,14 @@ use serde::Serialize;
 use super::Outputs;
 use super::output::{progress_bar, say};
 use crate::error::{Error, Result};
+use crate::experiment::maps::{map_panels, run_map};
 use crate::experiment::presets::{NAMES, preset};
 use crate::experiment::{ReproduceOptions, run_preset};
 
 /// Arguments of `reproduce`.
 #[derive(Debug, Clone, Args, Serialize)]
 #[command(
-    after_help = "Example:\n  ntk-perturb reproduce shifted-gauss-a --quick --out out/shifted-gauss-a\n  ntk-perturb reproduce mnist-a --quick --out out/mnist-a\n  ntk-perturb reproduce mnist-a --seeds 5 --lr-grid-max --out out/mnist-a-full\n\nPresets: shifted-gauss-a, shifted-gauss-b, gauss-a, gauss-b, mnist-a, mnist-b, fmnist-a,\nfmnist-b (accuracy figures of §7.3: standard accuracy, perturbation accuracy and agreement\nagainst d, ε, m, γ, N, T_f, T_g) and cossim (cosine similarity of perturbations and the\nweighted sum of training samples). Writes <panel>/results.csv (tidy, resumable),\nsummary.csv (preset,panel,key,x,metric,mean,std,seeds,aggregate), NAME-<panel>.svg/.png and\nconfig.toml."
+    after_help = "Example:\n  ntk-perturb reproduce shifted-gauss-a --quick --out out/shifted-gauss-a\n  ntk-perturb reproduce mnist-a --quick --out out/mnist-a\n  ntk-perturb reproduce mnist-a --seeds 5 --lr-grid-max --out out/mnist-a-full\n\nPresets: shifted-gauss-a, shifted-gauss-b, gauss-a, gauss-b, mnist-a, mnist-b, fmnist-a,\nfmnist-b (accuracy figures of §7.3: standard accuracy, perturbation accuracy and agreement\nagainst d, ε, m, γ, N, T_f, T_g) cossim (cosine similarity of perturbations and the\nweighted sum of training samples) and maps (decision maps on the class-mean plane). Writes <panel>/results.csv (tidy, resumable),\nsummary.csv (preset,panel,key,x,metric,mean,std,seeds,aggregate), NAME-<panel>.svg/.png and\nconfig.toml."
 )]
 pub struct ReproduceArgs {
     /// Preset name.
@@ -47,6 +48,9 @@ pub struct ReproduceArgs {
     /// First seed (seeds s, s+1, …); default: each figure's seed in §7.2.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Grid points per axis of the decision maps (`maps` only) [default: 400, 100 with --quick].
+    #[arg(long)]
+    pub resolution: Option<usize>,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
@@ -57,6 +61,9 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
     let threads = super::init_threads(args.threads)?;
     if args.seeds == 0 {
         return Err(Error::invalid("--seeds", "need at least one seed"));
+    }
+    if args.name == "maps" {
+        return run_maps(&args, threads);
     }
     let mut p = preset(&args.name, args.quick)?;
     if let Some(seed) = args.seed {
@@ -120,5 +127,54 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
             NAMES.join(", ")
         ),
     );
+    Ok(())
+}
+
+/// `reproduce maps`: the eight decision maps of §7.3.
+fn run_maps(args: &ReproduceArgs, threads: usize) -> Result<()> {
+    let resolution = args
+        .resolution
+        .unwrap_or(if args.quick { 100 } else { 400 });
+    if resolution < 2 {
+        return Err(Error::invalid(
+            "--resolution",
+            "need at least 2 grid points per axis",
+        ));
+    }
+    let mut panels = map_panels(args.quick);
+    if let Some(seed) = args.seed {
+        panels.iter_mut().for_each(|p| p.config.seed = seed);
+    }
+    let out = Outputs::prepare(&args.out, args.force || args.resume)?;
+    let bar = progress_bar(panels.len() as u64, "maps", args.quiet);
+    let start = Instant::now();
+    let mut summary = Vec::new();
+    for panel in &panels {
+        bar.set_message(panel.name);
+        summary.push(run_map(panel, resolution, out.path())?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    crate::io::write_rows(&out.file("maps_summary.csv"), &summary)?;
+    out.write_config("reproduce", threads, args)?;
+    for s in &summary {
+        say(
+            args.quiet,
+            format!(
+                "{:>16}: sgn f = sgn g on {:.3} of the plane, f̂/ĝ on {:.3}, test agreement {:.3}",
+                s.panel, s.agreement_f_g, s.agreement_surrogates, s.agreement_test
+            ),
+        );
+    }
+    say(
+        args.quiet,
+        format!(
+            "reproduce maps: {} panels in {:.1} s -> {}",
+            panels.len(),
+            start.elapsed().as_secs_f64(),
+            out.path().display()
+        ),
+    );
+    out.commit();
     Ok(())
 }

@@ -23,6 +23,7 @@
 
 pub mod conditions;
 pub mod config;
+pub mod maps;
 pub mod pipeline;
 pub mod presets;
 pub mod reproduce;

@@ -142,20 +142,31 @@ pub struct RunDetail {
     pub terms: ConditionTerms,
     /// The summary.
     pub result: RunResult,
+    /// The classifier trained on clean data.
+    pub f: Trained,
+    /// The classifier trained on the adversarial data.
+    pub g: Trained,
 }
 
 /// A trained classifier: a finite network or the infinite-width kernel predictor.
-enum Trained {
+#[derive(Debug, Clone)]
+pub enum Trained {
+    /// A finite-width network trained by gradient descent.
     Net(Network),
+    /// The infinite-width predictor z ↦ Σ_n α_n Θ(x_n, z).
     Kernel {
+        /// Training inputs.
         x: Mat<f64>,
+        /// Coefficients α(T).
         alpha: Vec<f64>,
+        /// Architecture of the NTK.
         arch: Architecture,
     },
 }
 
 impl Trained {
-    fn predict(&self, z: MatRef<'_, f64>) -> Result<Vec<f64>> {
+    /// Outputs at the rows of `z`.
+    pub fn predict(&self, z: MatRef<'_, f64>) -> Result<Vec<f64>> {
         match self {
             Trained::Net(net) => net.forward(z),
             Trained::Kernel { x, alpha, arch } => {
@@ -170,7 +181,7 @@ impl Trained {
     }
 
     /// ∇f at the rows of z: backprop for a network, the exact kernel gradient for the theory.
-    fn input_gradients(&self, z: MatRef<'_, f64>) -> Result<Mat<f64>> {
+    pub fn input_gradients(&self, z: MatRef<'_, f64>) -> Result<Mat<f64>> {
         match self {
             Trained::Net(net) => net.input_gradients(z),
             Trained::Kernel { x, alpha, arch } => {
@@ -404,5 +415,7 @@ pub fn run_detailed(cfg: &RunConfig) -> Result<RunDetail> {
             metrics,
             conditions: summary,
         },
+        f,
+        g,
     })
 }

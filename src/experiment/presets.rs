@@ -59,6 +59,7 @@ pub const NAMES: &[&str] = &[
     "fmnist-a",
     "fmnist-b",
     "cossim",
+    "maps",
 ];
 
 /// Metrics of the accuracy figures: "standard", "perturbation" and "agreement" of §7.2.
@@ -543,6 +544,12 @@ pub fn preset(name: &str, quick: bool) -> Result<Preset> {
             real_panels(FMNIST, Scenario::B, 2, steps(0.014), quick),
             vec![0.01, 0.001],
         ),
-        _ => cossim(quick),
+        "cossim" => cossim(quick),
+        _ => {
+            return Err(Error::invalid(
+                "NAME",
+                format!("{name} is the decision-map figure: see experiment::maps"),
+            ));
+        }
     })
 }
