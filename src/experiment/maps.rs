@@ -59,16 +59,12 @@ pub struct MapSummary {
     pub agreement_test: f64,
 }
 
+/// A synthetic panel: (d, m, N) and (ε, lr, epochs, seed) of the §7.3 map table.
 fn synthetic(
     kind: DatasetKind,
     scenario: Scenario,
-    d: usize,
-    m: usize,
-    n: usize,
-    eps: f64,
-    lr: f64,
-    steps: usize,
-    seed: u64,
+    (d, m, n): (usize, usize, usize),
+    (eps, lr, steps, seed): (f64, f64, usize, u64),
 ) -> RunConfig {
     RunConfig {
         dataset: kind,
@@ -130,22 +126,22 @@ pub fn map_panels(quick: bool) -> Vec<MapPanel> {
     let mut panels = vec![
         MapPanel {
             name: "shifted-gauss-a",
-            config: synthetic(ShiftedGauss, A, 100, 100, 1000, 0.01, 1.0, 100, 0),
+            config: synthetic(ShiftedGauss, A, (100, 100, 1000), (0.01, 1.0, 100, 0)),
             range: (-7.0, 7.0),
         },
         MapPanel {
             name: "shifted-gauss-b",
-            config: synthetic(ShiftedGauss, B, 100, 100, 5000, 0.1, 1.0, 100, 1),
+            config: synthetic(ShiftedGauss, B, (100, 100, 5000), (0.1, 1.0, 100, 1)),
             range: (-8.0, 8.0),
         },
         MapPanel {
             name: "gauss-a",
-            config: synthetic(Gauss, A, 1000, 1000, 2000, 0.031, 1.0, 1000, 0),
+            config: synthetic(Gauss, A, (1000, 1000, 2000), (0.031, 1.0, 1000, 0)),
             range: (-4.0, 5.0),
         },
         MapPanel {
             name: "gauss-b",
-            config: synthetic(Gauss, B, 1000, 1000, 10_000, 0.31, 0.1, 1000, 0),
+            config: synthetic(Gauss, B, (1000, 1000, 10_000), (0.31, 0.1, 1000, 0)),
             range: (-4.0, 5.0),
         },
         MapPanel {
