@@ -390,3 +390,47 @@ pub fn base_run(reps: usize) -> Result<BenchRow> {
         model_bytes: 3 * kernel::matrix_bytes(n, m),
     })
 }
+
+/// Sweep throughput: `runs` perturbation-learning runs of the paper's shifted-Gauss (a) setting
+/// (m = 100, d = 100, N = 1000, 1000 steps for f and for g) run as one parallel sweep, against the
+/// budget of 60 s per 55 runs.
+pub fn sweep_throughput(runs: usize) -> Result<BenchRow> {
+    use crate::experiment::{RunConfig, SweepSpec};
+    let base = RunConfig {
+        n: Some(1000),
+        d: Some(100),
+        n_test: 1000,
+        width: 100,
+        steps_f: 1000,
+        steps_g: 1000,
+        eps_per_coordinate: Some(0.001),
+        ..RunConfig::default()
+    };
+    let seeds = runs.div_ceil(11).max(1) as u64;
+    let values: Vec<toml::Value> = (0..11)
+        .map(|k| toml::Value::Float(0.0001 * k as f64))
+        .collect();
+    let take = runs.min(11);
+    let sweep = SweepSpec::from_run(&base)?
+        .vary("eps_per_coordinate", values[..take].to_vec())?
+        .with_seeds(seeds)?
+        .expand()?;
+    reset_peak_rss();
+    let start = Instant::now();
+    sweep.run_in_memory(None)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let cells = sweep.cells().len();
+    let budget = 60.0 * cells as f64 / 55.0;
+    Ok(BenchRow {
+        stage: "sweep throughput".into(),
+        size: format!("{cells} runs, shifted Gauss (a) m=100 d=100 N=1000, 2×1000 steps"),
+        seconds,
+        baseline: "budget: 60 s per 55 runs".into(),
+        baseline_seconds: budget,
+        ratio: seconds / budget,
+        target: 1.0,
+        gflops: 8.0 * 1000.0 * 100.0 * 101.0 * 1000.0 * cells as f64 / seconds / 1e9,
+        peak_rss_bytes: peak_rss_bytes(),
+        model_bytes: 3 * kernel::matrix_bytes(1000, 1000),
+    })
+}

@@ -39,10 +39,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let out = Outputs::prepare(&args.out, args.force)?;
     let reps = args.reps.max(1);
     let mut rows: Vec<BenchRow> = Vec::new();
-    let (gram_n, emp_n, emp_m, evd_n, gd_n) = if args.quick {
-        (3000, 1000, 4000, 2000, 4000)
+    let (gram_n, emp_n, emp_m, evd_n, gd_n, sweep_runs) = if args.quick {
+        (3000, 1000, 4000, 2000, 4000, 11)
     } else {
-        (8000, 2000, 10_000, 4000, 10_000)
+        (8000, 2000, 10_000, 4000, 10_000, 55)
     };
     let stages: Vec<Box<dyn Fn() -> Result<BenchRow>>> = vec![
         Box::new(move || bench::infinite_gram(gram_n, 784, reps)),
@@ -51,6 +51,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Box::new(move || bench::mse_predictions(evd_n, 1000, 100, reps)),
         Box::new(move || bench::gd_step(gd_n, 1000, 784, reps)),
         Box::new(move || bench::base_run(reps)),
+        Box::new(move || bench::sweep_throughput(sweep_runs)),
     ];
     for stage in stages {
         rows.push(report(&args, stage()?));
