@@ -255,21 +255,22 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
         crate::io::write_rows(&out.file("spectrum.csv"), &rows)?;
     }
     out.write_config("dynamics", threads, &args)?;
-    let last = summary.last().expect("at least one time");
-    say(
-        args.common.quiet,
-        format!(
-            "dynamics: {} loss on N = {} inputs, {} times in {elapsed:.2} s; at t = {}: loss {:.6e}, \
+    if let Some(last) = summary.last() {
+        say(
+            args.common.quiet,
+            format!(
+                "dynamics: {} loss on N = {} inputs, {} times in {elapsed:.2} s; at t = {}: loss {:.6e}, \
              train accuracy {:.4} -> {}",
-            args.loss.name(),
-            train.n(),
-            times.len(),
-            last.t,
-            last.loss,
-            last.train_accuracy,
-            out.path().display()
-        ),
-    );
+                args.loss.name(),
+                train.n(),
+                times.len(),
+                last.t,
+                last.loss,
+                last.train_accuracy,
+                out.path().display()
+            ),
+        );
+    }
     out.commit();
     Ok(())
 }

@@ -200,7 +200,7 @@ impl LinearizedFlow {
                 f0: &self.f0,
             }
             .solve(times)?,
-            Loss::Mse => self.mse_solver().solve(times),
+            Loss::Mse => self.mse_solver()?.solve(times),
             Loss::Logistic | Loss::Exponential => OdeSolver {
                 k: self.k.as_ref(),
                 y: &self.y,
@@ -234,8 +234,8 @@ impl LinearizedFlow {
         if self.loss == Loss::Mse && t == 0.0 {
             return self.f0.clone();
         }
-        if self.loss == Loss::Mse {
-            return self.mse_solver().train_outputs(t);
+        if let (Loss::Mse, Ok(solver)) = (self.loss, self.mse_solver()) {
+            return solver.train_outputs(t);
         }
         Self::predict(self.k.as_ref(), &self.f0, alpha)
     }
@@ -274,15 +274,17 @@ impl LinearizedFlow {
         out
     }
 
-    fn mse_solver(&self) -> MseSolver<'_> {
-        MseSolver {
-            spectrum: self
-                .spectrum
-                .as_ref()
-                .expect("the mse flow always holds its spectrum"),
+    /// The closed-form solver; the mse flow computes its spectrum in [`LinearizedFlow::new`].
+    fn mse_solver(&self) -> Result<MseSolver<'_>> {
+        let spectrum = self
+            .spectrum
+            .as_ref()
+            .ok_or_else(|| Error::numerical("mse dynamics", "the eigendecomposition is missing"))?;
+        Ok(MseSolver {
+            spectrum,
             y: &self.y,
             f0: &self.f0,
-        }
+        })
     }
 }
 

@@ -102,10 +102,10 @@ pub fn empirical_train_train(
         needs_activation(what, arch.train_readout),
     );
     let mut k = match what {
-        KernelWhat::Nngp => match &f.activation {
-            Some(a) => linalg::lower_product(a.as_ref(), a.as_ref(), 1.0),
-            None => unreachable_features(),
-        },
+        KernelWhat::Nngp => {
+            let a = f.activation.as_ref().unwrap_or(&f.derivative);
+            linalg::lower_product(a.as_ref(), a.as_ref(), 1.0)
+        }
         KernelWhat::Phi | KernelWhat::Ntk => {
             linalg::lower_product(f.derivative.as_ref(), f.derivative.as_ref(), 1.0)
         }
@@ -148,7 +148,6 @@ pub fn empirical_test_train(
         (KernelWhat::Nngp, Some(az), Some(ax)) => {
             linalg::cross_product(az.as_ref(), ax.as_ref(), 1.0)
         }
-        (KernelWhat::Nngp, _, _) => unreachable_features(),
         _ => linalg::cross_product(fz.derivative.as_ref(), fx.derivative.as_ref(), 1.0),
     };
     if what == KernelWhat::Ntk {
@@ -163,9 +162,4 @@ pub fn empirical_test_train(
         }
     }
     Ok(k)
-}
-
-/// `features` always computes the activation matrix when `needs_activation` says so.
-fn unreachable_features() -> ! {
-    unreachable!("activation features are computed whenever the NNGP kernel is requested")
 }

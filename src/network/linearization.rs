@@ -164,7 +164,9 @@ impl Network {
         ensure_lin_gap_fits(x.nrows(), eval_rows, self.params.width(), recorded)?;
         let init = self.clone();
         let (mut trajectory, outputs) = self.train_recording(x, y, test, opts, true, progress)?;
-        let outputs = outputs.expect("outputs are recorded when asked for");
+        let outputs = outputs.ok_or_else(|| {
+            Error::numerical("linearization gap", "the trained outputs were not recorded")
+        })?;
         let steps: Vec<usize> = trajectory.iter().map(|p| p.step).collect();
         let gaps = linearization_gaps(
             &init,
