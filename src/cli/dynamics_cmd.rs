@@ -141,36 +141,17 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
     } else {
         None
     };
-    let (k_train, k_test) = match (&args.kernel, &net) {
-        (KernelKind::Empirical, Some(net)) => {
-            let p = &net.params;
-            let k = kernel::empirical_train_train(p, train.x.as_ref(), &arch, args.what)?;
-            let kt = match &test {
-                Some(t) => Some(kernel::empirical_test_train(
-                    p,
-                    t.x.as_ref(),
-                    train.x.as_ref(),
-                    &arch,
-                    args.what,
-                )?),
-                None => None,
-            };
-            (k, kt)
-        }
-        _ => {
-            let k = kernel::infinite_train_train(train.x.as_ref(), &arch, args.what)?;
-            let kt = match &test {
-                Some(t) => Some(kernel::infinite_test_train(
-                    t.x.as_ref(),
-                    train.x.as_ref(),
-                    &arch,
-                    args.what,
-                )?),
-                None => None,
-            };
-            (k, kt)
-        }
+    let empirical = match (&args.kernel, &net) {
+        (KernelKind::Empirical, Some(net)) => Some(&net.params),
+        _ => None,
     };
+    let (k_train, k_test) = kernel::train_and_test_grams(
+        train.x.as_ref(),
+        test.as_ref().map(|t| t.x.as_ref()),
+        empirical,
+        &arch,
+        args.what,
+    )?;
     let f0_of = |x: MatRef<'_, f64>| match &net {
         Some(net) if args.f0 == InitialOutputs::Network => net.forward(x),
         _ => Ok(vec![0.0; x.nrows()]),

@@ -70,36 +70,17 @@ pub fn run(args: GramArgs) -> Result<()> {
     let out = Outputs::prepare(&args.out, args.force)?;
     let (train, test) = args.data.load(args.common.seed)?;
     let start = Instant::now();
-    let (k_train, k_test) = match args.kernel {
-        KernelKind::Infinite => {
-            let k = kernel::infinite_train_train(train.x.as_ref(), &arch, args.what)?;
-            let kt = match &test {
-                Some(t) => Some(kernel::infinite_test_train(
-                    t.x.as_ref(),
-                    train.x.as_ref(),
-                    &arch,
-                    args.what,
-                )?),
-                None => None,
-            };
-            (k, kt)
-        }
-        KernelKind::Empirical => {
-            let params = Params::sample(train.d(), &config, args.common.seed)?;
-            let k = kernel::empirical_train_train(&params, train.x.as_ref(), &arch, args.what)?;
-            let kt = match &test {
-                Some(t) => Some(kernel::empirical_test_train(
-                    &params,
-                    t.x.as_ref(),
-                    train.x.as_ref(),
-                    &arch,
-                    args.what,
-                )?),
-                None => None,
-            };
-            (k, kt)
-        }
+    let params = match args.kernel {
+        KernelKind::Empirical => Some(Params::sample(train.d(), &config, args.common.seed)?),
+        KernelKind::Infinite => None,
     };
+    let (k_train, k_test) = kernel::train_and_test_grams(
+        train.x.as_ref(),
+        test.as_ref().map(|t| t.x.as_ref()),
+        params.as_ref(),
+        &arch,
+        args.what,
+    )?;
     let elapsed = start.elapsed().as_secs_f64();
     write_matrix(&out, "k_train_train", &k_train, args.format)?;
     if let Some(kt) = &k_test {

@@ -6,7 +6,7 @@
 //! (§6.2, here with the exact closed-form Φ_γ instead of a 100-sample Monte-Carlo estimate) and the
 //! training samples projected onto the plane.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use faer::{Mat, MatRef};
 use serde::Serialize;
@@ -92,12 +92,7 @@ fn real(
     steps: usize,
     seed: u64,
 ) -> RunConfig {
-    let local = PathBuf::from("data");
-    let root = if local.join(files.0).exists() {
-        local
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
-    };
+    let root = super::presets::shipped_data_dir(files.0);
     RunConfig {
         dataset: DatasetKind::File,
         train: Some(root.join(files.0)),

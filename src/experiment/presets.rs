@@ -252,6 +252,17 @@ fn synthetic_panels(s: &Synthetic, quick: bool) -> Vec<Panel> {
     ]
 }
 
+/// The directory of the shipped datasets: ./data when run from the repository (and `file` is
+/// there), else the build's own data/.
+pub fn shipped_data_dir(file: &str) -> PathBuf {
+    let local = PathBuf::from("data");
+    if local.join(file).exists() {
+        local
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
+    }
+}
+
 /// The real-data figure bases (§7.3): MNIST 1-vs-2 or Fashion-MNIST 0-vs-9 from `data/`.
 fn real_base(
     files: (&str, &str),
@@ -260,13 +271,7 @@ fn real_base(
     seed: u64,
     quick: bool,
 ) -> RunConfig {
-    // The shipped data: ./data when run from the repository, else the build's own data/.
-    let local = PathBuf::from("data");
-    let root = if local.join(files.0).exists() {
-        local
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
-    };
+    let root = shipped_data_dir(files.0);
     RunConfig {
         dataset: DatasetKind::File,
         train: Some(root.join(files.0)),

@@ -46,3 +46,26 @@ pub enum KernelKind {
 pub fn matrix_bytes(rows: usize, cols: usize) -> u64 {
     (rows as u64) * (cols as u64) * 8
 }
+
+/// K(X, X) and, when test inputs are given, K(Z, X): the infinite-width closed form when `params`
+/// is None, else the empirical kernel of that network.
+pub fn train_and_test_grams(
+    x: faer::MatRef<'_, f64>,
+    z: Option<faer::MatRef<'_, f64>>,
+    params: Option<&crate::network::Params>,
+    arch: &crate::network::Architecture,
+    what: KernelWhat,
+) -> crate::Result<(faer::Mat<f64>, Option<faer::Mat<f64>>)> {
+    match params {
+        Some(p) => Ok((
+            empirical_train_train(p, x, arch, what)?,
+            z.map(|z| empirical_test_train(p, z, x, arch, what))
+                .transpose()?,
+        )),
+        None => Ok((
+            infinite_train_train(x, arch, what)?,
+            z.map(|z| infinite_test_train(z, x, arch, what))
+                .transpose()?,
+        )),
+    }
+}
