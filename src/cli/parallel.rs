@@ -16,7 +16,7 @@ use crate::perturbation::parallel::{self, Grid};
 /// Arguments of `parallel`.
 #[derive(Debug, Clone, Args, Serialize)]
 #[command(
-    after_help = "Example:\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 0 --out train.csv\n  ntk-perturb parallel --train train.csv --widths 100,1000,10000 --times 1,10,100,1000 \\\n      --seeds 3 --lr 1 --loss identity --out par\n\nWrites parallel.csv (width,time,seed,quantity,value), parallel_summary.csv\n(width,time,quantity,mean,std,seeds; over seeds) and config.toml, and prints the summary.\nQuantities (means over the training inputs): cos_net_sum, cos_net_lin, cos_net_kernel,\ncos_net_init, cos_lin_sum, cos_kernel_sum, cos_net_minus_init_kernel, cos_net_minus_init_sum,\nrel_init = ‖∇f_0‖/‖sum‖, rel_finite_width = ‖lin − ∇f_0 − sum‖/‖sum‖,\nrel_pattern_flip = ‖net − lin‖/‖sum‖, rel_net_kernel = ‖net − ∇f_0 − kernel‖/‖sum‖,\nrel_kernel_term = ‖kernel − sum‖/‖sum‖, rel_total = ‖net − sum‖/‖sum‖, pattern_flip_fraction."
+    after_help = "Example:\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 0 --out train.csv\n  ntk-perturb parallel --train train.csv --widths 100,1000,10000 --times 1,10,100,1000 \\\n      --seeds 3 --lr 1 --loss identity --out par\n\nWrites parallel.csv (width,time,seed,quantity,value), parallel_summary.csv\n(width,time,quantity,mean,std,seeds; over seeds), cos_net_sum.svg/.png (one curve per width)\nand config.toml, and prints the summary.\nQuantities (means over the training inputs): cos_net_sum, cos_net_lin, cos_net_kernel,\ncos_net_init, cos_lin_sum, cos_kernel_sum, cos_net_minus_init_kernel, cos_net_minus_init_sum,\nrel_init = ‖∇f_0‖/‖sum‖, rel_finite_width = ‖lin − ∇f_0 − sum‖/‖sum‖,\nrel_pattern_flip = ‖net − lin‖/‖sum‖, rel_net_kernel = ‖net − ∇f_0 − kernel‖/‖sum‖,\nrel_kernel_term = ‖kernel − sum‖/‖sum‖, rel_total = ‖net − sum‖/‖sum‖, pattern_flip_fraction."
 )]
 pub struct ParallelArgs {
     /// Input data (training set only).
@@ -100,6 +100,12 @@ pub fn run(args: ParallelArgs) -> Result<()> {
     let summary = parallel::summarize(&sweep.rows);
     crate::io::write_rows(&out.file("parallel.csv"), &sweep.rows)?;
     crate::io::write_rows(&out.file("parallel_summary.csv"), &summary)?;
+    parallel::plot_against_time(
+        &summary,
+        "cos_net_sum",
+        "perturbation vs weighted sum of training samples: cos(net, sum)",
+        &out.file("cos_net_sum"),
+    )?;
     out.write_config("parallel", threads, &args)?;
 
     let quiet = args.common.quiet;

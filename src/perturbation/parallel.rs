@@ -272,3 +272,50 @@ pub fn summarize(rows: &[ParallelRow]) -> Vec<SummaryRow> {
         })
         .collect()
 }
+
+/// Plots `quantity` against the flow time T, one curve per width with ± one standard deviation over
+/// seeds (§5.3: the cosine of the network's perturbation with the weighted sum rising toward 1),
+/// to `{stem}.svg` and `{stem}.png`.
+pub fn plot_against_time(
+    summary: &[SummaryRow],
+    quantity: &str,
+    title: &str,
+    stem: &std::path::Path,
+) -> Result<()> {
+    let mut widths: Vec<usize> = summary.iter().map(|r| r.width).collect();
+    widths.sort_unstable();
+    widths.dedup();
+    let series: Vec<crate::plot::Series> = widths
+        .iter()
+        .map(|&w| {
+            let pts: Vec<&SummaryRow> = summary
+                .iter()
+                .filter(|r| r.width == w && r.quantity == quantity && r.mean.is_some())
+                .collect();
+            crate::plot::Series {
+                label: format!("m = {w}"),
+                points: pts
+                    .iter()
+                    .map(|r| (r.time, r.mean.unwrap_or(f64::NAN)))
+                    .collect(),
+                errors: Some(pts.iter().map(|r| r.std.unwrap_or(0.0)).collect()),
+            }
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    if series.is_empty() {
+        return Ok(());
+    }
+    let log_x = series.iter().all(|s| s.points.iter().all(|p| p.0 > 0.0));
+    crate::plot::line_chart(
+        &crate::plot::LineChart {
+            title: title.to_string(),
+            x_label: "training time T".into(),
+            y_label: quantity.to_string(),
+            log_x,
+            y_range: None,
+            series,
+        },
+        stem,
+    )
+}
