@@ -5,40 +5,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use ntk_perturb::kernel::{KernelWhat, kernel_value};
 use ntk_perturb::network::Architecture;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ntk-perturb"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn generate(dir: &Path, name: &str, n: &str, seed: &str) -> String {
-    let path = dir.join(name).display().to_string();
-    let o = run(&[
-        "data",
-        "shifted-gauss",
-        "--n",
-        n,
-        "--d",
-        "5",
-        "--seed",
-        seed,
-        "--quiet",
-        "--out",
-        &path,
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    path
-}
+use common::{generate, run, stderr};
 
 /// (set, index, t, f, y) rows of predictions.csv.
 fn predictions(path: &Path) -> Vec<(String, usize, f64, f64, f64)> {

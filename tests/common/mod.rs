@@ -28,3 +28,36 @@ pub fn max_abs_diff(a: &Mat<f64>, b: &Mat<f64>) -> f64 {
     }
     m
 }
+
+/// Runs the `ntk-perturb` binary with `args`.
+pub fn run(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ntk-perturb"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// The standard error of a finished command as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes a shifted-Gauss dataset (d = 5) of `n` rows to `dir/name` and returns its path.
+pub fn generate(dir: &std::path::Path, name: &str, n: &str, seed: &str) -> String {
+    let path = dir.join(name).display().to_string();
+    let o = run(&[
+        "data",
+        "shifted-gauss",
+        "--n",
+        n,
+        "--d",
+        "5",
+        "--seed",
+        seed,
+        "--quiet",
+        "--out",
+        &path,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    path
+}
