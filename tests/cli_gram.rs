@@ -230,6 +230,13 @@ fn every_subcommand_help_has_an_example() {
         &["bench"],
         &["data", "gauss"],
         &["data", "shifted-gauss"],
+        &["dynamics"],
+        &["train"],
+        &["crosscheck"],
+        &["perturb"],
+        &["parallel"],
+        &["experiment"],
+        &["reproduce"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
