@@ -12,7 +12,7 @@
 //! keeps the parallel speed and still fixes the bits. The price is that `--threads 1` still uses
 //! two threads during the EVD.
 //!
-//! # Conventions (rust-notes §9)
+//! # Conventions
 //!
 //! Eigenvalues are ascending. Round-off makes some eigenvalues of a positive semi-definite K slightly
 //! negative; they are clamped to 0 and counted. An eigenvalue counts as numerically zero when
@@ -83,7 +83,7 @@ impl Spectrum {
             )));
         }
         check_symmetric_finite(k)?;
-        // A's copy, U, S and the scratch (rust-notes §9.10).
+        // A's copy, U, S and the scratch.
         memory::ensure_fits(
             "the eigendecomposition of the train Gram matrix",
             4 * crate::kernel::matrix_bytes(n, n),
