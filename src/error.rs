@@ -109,6 +109,19 @@ impl Error {
         }
     }
 
+    /// Checks that `value` is finite and > 0, else an [`Error::InvalidArgument`] for `flag` saying
+    /// "the `what` must be positive and finite, got `value`".
+    pub fn require_positive(flag: &str, what: &str, value: f64) -> Result<()> {
+        if value.is_finite() && value > 0.0 {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                flag,
+                format!("the {what} must be positive and finite, got {value}"),
+            ))
+        }
+    }
+
     /// Shorthand for [`Error::Io`] on a path.
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         Error::Io {

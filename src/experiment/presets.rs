@@ -152,6 +152,23 @@ fn panel(
     }
 }
 
+/// The width panel shared by every figure.
+fn width_panel(widths: Vec<i64>, base: &RunConfig) -> Panel {
+    panel("width", "width", ints(widths), true, "width m", base)
+}
+
+/// The Leaky-ReLU slope panel shared by every figure.
+fn gamma_panel(gammas: Vec<f64>, base: &RunConfig) -> Panel {
+    panel(
+        "gamma",
+        "gamma",
+        floats(gammas),
+        false,
+        "Leaky-ReLU slope γ",
+        base,
+    )
+}
+
 /// The shared panels of the synthetic figures: d (ε = c√d), ε, m, γ, N, T_f, T_g.
 fn synthetic_panels(s: &Synthetic, quick: bool) -> Vec<Panel> {
     let base = synthetic_base(s, quick);
@@ -216,15 +233,8 @@ fn synthetic_panels(s: &Synthetic, quick: bool) -> Vec<Panel> {
             &base,
         ),
         eps,
-        panel("width", "width", ints(widths), true, "width m", &base),
-        panel(
-            "gamma",
-            "gamma",
-            floats(gammas),
-            false,
-            "Leaky-ReLU slope γ",
-            &base,
-        ),
+        width_panel(widths, &base),
+        gamma_panel(gammas, &base),
         panel(
             "n",
             "n",
@@ -336,15 +346,8 @@ fn real_panels(
             "perturbation size ε",
             &base,
         ),
-        panel("width", "width", ints(widths), true, "width m", &base),
-        panel(
-            "gamma",
-            "gamma",
-            floats(gammas),
-            false,
-            "Leaky-ReLU slope γ",
-            &base,
-        ),
+        width_panel(widths, &base),
+        gamma_panel(gammas, &base),
         panel(
             "tf",
             "steps_f",

@@ -61,24 +61,8 @@ pub struct CrosscheckOptions {
 impl CrosscheckOptions {
     /// Checks T and η (errors name `--time` and `--lr`) and that round(T/η) ≥ 1.
     pub fn validate(&self) -> Result<()> {
-        if !(self.time.is_finite() && self.time > 0.0) {
-            return Err(Error::invalid(
-                "--time",
-                format!(
-                    "the flow time must be positive and finite, got {}",
-                    self.time
-                ),
-            ));
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::invalid(
-                "--lr",
-                format!(
-                    "the learning rate must be positive and finite, got {}",
-                    self.lr
-                ),
-            ));
-        }
+        Error::require_positive("--time", "flow time", self.time)?;
+        Error::require_positive("--lr", "learning rate", self.lr)?;
         let steps = (self.time / self.lr).round();
         if !(1.0..=1e12).contains(&steps) {
             return Err(Error::invalid(

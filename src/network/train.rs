@@ -32,15 +32,7 @@ pub struct TrainOptions {
 impl TrainOptions {
     /// Checks η, μ and the recording interval; errors name the command-line flag.
     pub fn validate(&self) -> Result<()> {
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::invalid(
-                "--lr",
-                format!(
-                    "the learning rate must be positive and finite, got {}",
-                    self.lr
-                ),
-            ));
-        }
+        Error::require_positive("--lr", "learning rate", self.lr)?;
         if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
             return Err(Error::invalid(
                 "--momentum",

@@ -67,12 +67,7 @@ impl Source {
 /// Number of plain gradient-descent steps of size `lr` that reach flow time `time`.
 /// `time / lr` must be a whole number (up to rounding of 1e-9 relative).
 pub fn steps_for(time: f64, lr: f64) -> Result<usize> {
-    if !(lr.is_finite() && lr > 0.0) {
-        return Err(Error::invalid(
-            "--lr",
-            format!("the learning rate must be positive and finite, got {lr}"),
-        ));
-    }
+    Error::require_positive("--lr", "learning rate", lr)?;
     if !(time.is_finite() && time >= 0.0) {
         return Err(Error::invalid(
             "--time",
