@@ -160,25 +160,12 @@ fn map_column_impl(col: &mut [f64], start: usize, j: usize, symmetric: bool, ctx
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn map_column_avx2(col: &mut [f64], start: usize, j: usize, symmetric: bool, ctx: &MapContext) {
-    map_column_impl(col, start, j, symmetric, ctx)
-}
-
-/// Dispatches to a build of the column map for the widest vector unit present. Rust never fuses
-/// a·b + c into an FMA on its own, so both builds round identically.
+/// The column map in the widest vector build the CPU runs ([`linalg::vectorized`]).
 fn map_column(col: &mut [f64], start: usize, j: usize, symmetric: bool, ctx: &MapContext) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports the features the function was compiled for.
-            unsafe { map_column_avx2(col, start, j, symmetric, ctx) };
-            return;
-        }
-    }
-    map_column_impl(col, start, j, symmetric, ctx)
+    linalg::vectorized(
+        #[inline(always)]
+        || map_column_impl(col, start, j, symmetric, ctx),
+    )
 }
 
 /// Applies the map to every column (lower triangle only when `symmetric`) in parallel blocks.

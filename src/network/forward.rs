@@ -10,9 +10,10 @@
 //!
 //! Internally the neurons are reordered as [0, 2, 4, …, 1, 3, 5, …] so that the mirrored pairs
 //! (2j, 2j+1) of the antisymmetric initialisation (§13.1) sit in two column blocks of equal shape.
-//! Every product is split into one GEMM per block; for an antisymmetric network the two blocks have
-//! bitwise equal weights and opposite readouts, the two GEMMs return bitwise equal (or exactly
-//! negated) results, and the pair sums f_0 and ∇f_0 are exactly zero. The bias is folded into the
+//! For an antisymmetric network every product is split into one GEMM per block: the two blocks
+//! have bitwise equal weights and opposite readouts, the two GEMMs return bitwise equal (or exactly
+//! negated) results, and the pair sums f_0 and ∇f_0 are exactly zero. Other networks run each
+//! product as one GEMM over all neurons (one wider GEMM is faster than two half-width ones). The bias is folded into the
 //! GEMM as an extra input column of ones. Every reduction runs in a fixed order, so all results are
 //! bit-identical for any number of threads.
 
@@ -21,7 +22,7 @@ use faer::{Accum, Col, ColMut, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use super::loss::Loss;
-use super::params::{NetworkConfig, Params};
+use super::params::{Init, NetworkConfig, Params};
 use super::{activation, activation_derivative};
 use crate::error::{Error, Result};
 use crate::linalg::{self, par};
@@ -103,6 +104,8 @@ pub(crate) struct Paired {
     pub bias: bool,
     /// Leaky-ReLU slope.
     pub gamma: f64,
+    /// Whether products run as one GEMM per neuron block (antisymmetric initialisation).
+    pub split: bool,
 }
 
 impl Paired {
@@ -124,6 +127,7 @@ impl Paired {
             d,
             bias,
             gamma: config.arch.gamma,
+            split: config.init == Init::Antisymmetric,
         }
     }
 
@@ -168,12 +172,16 @@ impl Paired {
         rows * self.wa.nrows() * self.wa.ncols()
     }
 
-    /// H = [X 1] [W b]ᵀ into `h` (N×m), one GEMM per neuron block.
+    /// H = [X 1] [W b]ᵀ into `h` (N×m), one GEMM per neuron block when split.
     pub fn preactivations_into(&self, xa: MatRef<'_, f64>, h: &mut Mat<f64>) {
         let m = self.width();
         let par = par_for(self.work(xa.nrows()));
-        let (he, ho) = h.as_mut().split_at_col_mut(self.even);
         let w = self.wa.as_ref();
+        if !self.split {
+            matmul(h.as_mut(), Accum::Replace, xa, w.transpose(), 1.0, par);
+            return;
+        }
+        let (he, ho) = h.as_mut().split_at_col_mut(self.even);
         matmul(
             he,
             Accum::Replace,
@@ -209,23 +217,28 @@ impl Paired {
         let (a, gamma) = (&self.a, self.gamma);
         let mut out = vec![0.0; n];
         let body = |(block, chunk): (usize, &mut [f64])| {
-            let r0 = block * ROW_BLOCK;
-            let rows = r0..r0 + chunk.len();
-            for j in 0..odd {
-                let ce = &h.col_as_slice(j)[rows.clone()];
-                let co = &h.col_as_slice(even + j)[rows.clone()];
-                let (ae, ao) = (a[j], a[even + j]);
-                for ((o, &ue), &uo) in chunk.iter_mut().zip(ce).zip(co) {
-                    *o += ae * activation(ue, gamma) + ao * activation(uo, gamma);
-                }
-            }
-            if even > odd {
-                let c = &h.col_as_slice(even - 1)[rows];
-                let ae = a[even - 1];
-                for (o, &u) in chunk.iter_mut().zip(c) {
-                    *o += ae * activation(u, gamma);
-                }
-            }
+            linalg::vectorized(
+                #[inline(always)]
+                || {
+                    let r0 = block * ROW_BLOCK;
+                    let rows = r0..r0 + chunk.len();
+                    for j in 0..odd {
+                        let ce = &h.col_as_slice(j)[rows.clone()];
+                        let co = &h.col_as_slice(even + j)[rows.clone()];
+                        let (ae, ao) = (a[j], a[even + j]);
+                        for ((o, &ue), &uo) in chunk.iter_mut().zip(ce).zip(co) {
+                            *o += ae * activation(ue, gamma) + ao * activation(uo, gamma);
+                        }
+                    }
+                    if even > odd {
+                        let c = &h.col_as_slice(even - 1)[rows];
+                        let ae = a[even - 1];
+                        for (o, &u) in chunk.iter_mut().zip(c) {
+                            *o += ae * activation(u, gamma);
+                        }
+                    }
+                },
+            )
         };
         if n * m < PAR_THRESHOLD / 64 {
             out.chunks_mut(ROW_BLOCK).enumerate().for_each(body);
@@ -235,7 +248,7 @@ impl Paired {
         out
     }
 
-    /// G = (φ'(H) ∘ 1 aᵀ) W (N×d) as the sum of one GEMM per neuron block.
+    /// G = (φ'(H) ∘ 1 aᵀ) W (N×d), as the sum of one GEMM per neuron block when split.
     pub fn input_gradients(&self, h: &Mat<f64>) -> Mat<f64> {
         let (n, m) = (h.nrows(), self.width());
         let (a, gamma) = (&self.a, self.gamma);
@@ -248,6 +261,10 @@ impl Paired {
         });
         let w = self.w();
         let mut g = Mat::zeros(n, self.d);
+        if !self.split {
+            matmul(g.as_mut(), Accum::Replace, dm.as_ref(), w, 1.0, par);
+            return g;
+        }
         matmul(
             g.as_mut(),
             Accum::Replace,
@@ -288,9 +305,14 @@ impl Paired {
         for_each_col_mut(scratch, par != Par::Seq, |p, col| {
             let hp = h.col_as_slice(p);
             let ap = a[p];
-            for ((s, &u), &ri) in col.iter_mut().zip(hp).zip(r) {
-                *s = activation_derivative(u, gamma) * (ri * ap);
-            }
+            linalg::vectorized(
+                #[inline(always)]
+                || {
+                    for ((s, &u), &ri) in col.iter_mut().zip(hp).zip(r) {
+                        *s = activation_derivative(u, gamma) * (ri * ap);
+                    }
+                },
+            )
         });
         matmul(
             gwa,

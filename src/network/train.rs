@@ -274,10 +274,14 @@ impl Network {
                 grad.as_mut(),
             );
             for j in 0..p.wa.ncols() {
-                for q in 0..m {
-                    let v = mu * velocity[(q, j)] + grad[(q, j)];
-                    velocity[(q, j)] = v;
-                    p.wa[(q, j)] -= lr * v;
+                let (w, v, g) = (
+                    p.wa.col_as_slice_mut(j),
+                    velocity.col_as_slice_mut(j),
+                    grad.col_as_slice(j),
+                );
+                for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
+                    *v = mu * *v + g;
+                    *w -= lr * *v;
                 }
             }
             if let (Some(at), Some(g)) = (a_tilde.as_mut(), ga) {
