@@ -5,7 +5,10 @@ use std::path::Path;
 use std::process::Command;
 
 use ntk_perturb::Error;
-use ntk_perturb::experiment::{Shard, SweepOptions, SweepSpec};
+use ntk_perturb::experiment::{
+    KEYS, METRICS, RunConfig, SECOND_STAGE_KEYS, Scenario, Shard, SweepOptions, SweepSpec, TidyRow,
+    first_stage_key, run,
+};
 
 const SWEEP: &str = r#"
 dataset = "shifted-gauss"
@@ -166,4 +169,105 @@ fn cli_runs_resumes_and_refuses_bad_configs() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("`width`"));
     assert!(!out.exists());
+}
+
+/// A sweep over keys that f does not read (ε, targets, attack, g's training) and keys that it
+/// does (width, seed): cells that share f reuse one first stage, and every cell's metrics must
+/// equal, bit for bit, those of running its configuration on its own.
+#[test]
+fn shared_first_stages_give_the_results_of_independent_runs() {
+    let spec = SweepSpec::from_toml_str(
+        r#"
+dataset = "shifted-gauss"
+n = 40
+d = 6
+n_test = 50
+width = [16, 24]
+steps_f = 20
+steps_g = [10, 20]
+momentum = 0.9
+eps = [0.0, 0.3]
+targets = ["random", "flipped"]
+attack_steps = [1, 3]
+seeds = 2
+"#,
+    )
+    .unwrap();
+    let sweep = spec.expand().unwrap();
+    assert_eq!(sweep.cells().len(), 64);
+    let keys: std::collections::BTreeSet<String> = sweep
+        .cells()
+        .iter()
+        .map(|c| first_stage_key(&c.config).unwrap())
+        .collect();
+    assert_eq!(keys.len(), 4, "one first stage per (width, seed)");
+
+    let rows = sweep.run_in_memory(None).unwrap();
+    assert_eq!(rows.len(), sweep.cells().len() * METRICS.len());
+    for cell in sweep.cells() {
+        let alone = run(&cell.config).unwrap();
+        let shared: Vec<&TidyRow> = rows.iter().filter(|r| r.cell == cell.index).collect();
+        assert_eq!(shared.len(), METRICS.len());
+        for (row, (metric, value)) in shared.iter().zip(alone.rows()) {
+            assert_eq!(row.metric, metric);
+            assert!(
+                row.value.to_bits() == value.to_bits() || (row.value.is_nan() && value.is_nan()),
+                "cell {} {metric}: shared {} vs alone {value}",
+                cell.run_id,
+                row.value
+            );
+        }
+    }
+    // Rows come back sorted by cell.
+    assert!(rows.windows(2).all(|w| w[0].cell <= w[1].cell));
+}
+
+#[test]
+fn first_stage_keys_ignore_exactly_the_second_stage_keys() {
+    for key in SECOND_STAGE_KEYS {
+        assert!(KEYS.contains(key), "{key} is not a configuration key");
+    }
+    let base = RunConfig {
+        n: Some(10),
+        d: Some(3),
+        ..RunConfig::default()
+    };
+    let key = first_stage_key(&base).unwrap();
+    let second_only = RunConfig {
+        lr_g: 0.5,
+        steps_g: 7,
+        scenario: Scenario::B,
+        eps: Some(0.2),
+        eps_per_coordinate: Some(0.1),
+        norm: ntk_perturb::perturbation::Norm::Linf,
+        targets: ntk_perturb::perturbation::TargetKind::Flipped,
+        attack_steps: 4,
+        ..base.clone()
+    };
+    assert_eq!(first_stage_key(&second_only).unwrap(), key);
+    let changes_f = [
+        RunConfig {
+            lr_f: 0.5,
+            ..base.clone()
+        },
+        RunConfig {
+            steps_f: 7,
+            ..base.clone()
+        },
+        RunConfig {
+            width: 7,
+            ..base.clone()
+        },
+        RunConfig {
+            seed: 1,
+            ..base.clone()
+        },
+        RunConfig {
+            momentum: 0.5,
+            ..base.clone()
+        },
+    ];
+    for cfg in &changes_f {
+        assert_ne!(first_stage_key(cfg).unwrap(), key, "{cfg:?}");
+    }
 }

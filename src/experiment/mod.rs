@@ -31,7 +31,10 @@ pub mod sweep;
 
 pub use conditions::{ConditionSummary, ConditionTerms};
 pub use config::{DatasetKind, KEYS, Model, RunConfig, Scenario};
-pub use pipeline::{METRICS, Metrics, RunDetail, RunResult, run, run_detailed};
+pub use pipeline::{
+    FirstStage, METRICS, Metrics, RunDetail, RunResult, SECOND_STAGE_KEYS, first_stage,
+    first_stage_key, run, run_detailed, run_from,
+};
 pub use presets::{Panel, Preset, preset};
 pub use reproduce::{ReproduceOptions, SummaryRow, run_preset};
 pub use sweep::{Cell, Shard, Sweep, SweepOptions, SweepReport, SweepSpec, TidyRow};

@@ -326,25 +326,120 @@ fn row_norms(m: MatRef<'_, f64>) -> Vec<f64> {
 
 /// Runs the pipeline of §1 for one configuration and returns its metrics.
 pub fn run(cfg: &RunConfig) -> Result<RunResult> {
-    run_detailed(cfg).map(|d| d.result)
+    let first = first_stage(cfg)?;
+    second_stage(cfg, &first).map(|s| s.result)
 }
 
-/// [`run`], keeping every intermediate result.
-pub fn run_detailed(cfg: &RunConfig) -> Result<RunDetail> {
+/// The keys that only the second stage (targets, perturbations, g) reads. Runs whose
+/// configurations differ in these keys alone share their [`FirstStage`].
+pub const SECOND_STAGE_KEYS: &[&str] = &[
+    "lr_g",
+    "steps_g",
+    "scenario",
+    "eps",
+    "eps_per_coordinate",
+    "norm",
+    "targets",
+    "attack_steps",
+];
+
+/// Everything a run computes before the perturbations: the data, f and the quantities that depend
+/// on f alone (its input gradients at the training inputs, its outputs, α_f, f_main, f̂ and the
+/// direction Σ_k y_k Φ_γ(x_k, x_n) x_k). It is a function of the configuration without the
+/// [`SECOND_STAGE_KEYS`], so a sweep over ε, the targets, the attack or g's training computes it
+/// once per [`first_stage_key`] and reuses it for every such run, with the same results as
+/// running each configuration on its own.
+#[derive(Debug, Clone)]
+pub struct FirstStage {
+    /// Clean training set.
+    pub train: Dataset,
+    /// Test set.
+    pub test: Dataset,
+    /// The classifier trained on clean data.
+    pub f: Trained,
+    /// Coefficients α_f of f's infinite-width main term.
+    alpha_f: Vec<f64>,
+    /// ∇f(x_n) at the training inputs (N×d).
+    grad_x: Mat<f64>,
+    /// f on the training inputs.
+    f_train: Vec<f64>,
+    /// f on the test inputs.
+    f_test: Vec<f64>,
+    /// Σ_k y_k Φ_γ(x_k, x_n) x_k (N×d): the cosine metric's direction and ĝ's inner sum.
+    direction: Mat<f64>,
+    /// f_main on the test inputs (§6.1).
+    f_main: Vec<f64>,
+    /// f̂ on the test inputs (§6.2).
+    f_hat: Vec<f64>,
+}
+
+/// The identity of a run's [`FirstStage`]: its configuration without the keys of
+/// [`SECOND_STAGE_KEYS`], written as TOML. Runs with equal keys have equal first stages.
+pub fn first_stage_key(cfg: &RunConfig) -> Result<String> {
+    let mut table = cfg.to_table()?;
+    for key in SECOND_STAGE_KEYS {
+        table.remove(*key);
+    }
+    Ok(table.to_string())
+}
+
+/// Loads the data, trains f and evaluates everything that depends on f alone.
+pub fn first_stage(cfg: &RunConfig) -> Result<FirstStage> {
     cfg.validate()?;
     let arch = cfg.architecture();
     let (train, test) = load_data(cfg)?;
     let (x, z) = (train.x.as_ref(), test.x.as_ref());
-
-    // f on the clean data.
     let (f, alpha_f) = train_model(cfg, x, &train.y, sub_seed(cfg.seed, SubSeed::F), false)?;
+    let grad_x = f.input_gradients(x)?;
+    let f_train = f.predict(x)?;
+    let f_test = f.predict(z)?;
+    let direction = weighted_sum_direction(x, x, &train.y, &arch)?;
+    let f_main = conditions::main_term_f(x, &alpha_f, z, &arch)?;
+    let f_hat = conditions::surrogate_f(x, &train.y, z, &arch)?;
+    Ok(FirstStage {
+        train,
+        test,
+        f,
+        alpha_f,
+        grad_x,
+        f_train,
+        f_test,
+        direction,
+        f_main,
+        f_hat,
+    })
+}
 
-    // Targets and perturbations at the training inputs (§5.1).
+/// What the second stage adds to a [`FirstStage`].
+struct SecondStage {
+    targets: Vec<f64>,
+    eta: Mat<f64>,
+    r: Mat<f64>,
+    eps: f64,
+    g: Trained,
+    g_train: Vec<f64>,
+    terms: ConditionTerms,
+    result: RunResult,
+}
+
+/// Runs the pipeline of §1 for `cfg` from its first stage (which must have been computed for a
+/// configuration with the same [`first_stage_key`]) and returns its metrics.
+pub fn run_from(cfg: &RunConfig, first: &FirstStage) -> Result<RunResult> {
+    second_stage(cfg, first).map(|s| s.result)
+}
+
+/// Targets, perturbations at x_n (§5.1), g on the adversarial set, and the metrics.
+fn second_stage(cfg: &RunConfig, first: &FirstStage) -> Result<SecondStage> {
+    cfg.validate()?;
+    let arch = cfg.architecture();
+    let (train, test) = (&first.train, &first.test);
+    let (x, z) = (train.x.as_ref(), test.x.as_ref());
+    let f = &first.f;
+
     let targets = draw_targets(&train.y, cfg.targets, sub_seed(cfg.seed, SubSeed::Targets));
     let attack = cfg.attack(train.d());
-    let grad_x = f.input_gradients(x)?;
     let pert = if attack.steps == 1 {
-        single_step(grad_x.as_ref(), &targets, attack.eps, attack.norm)?
+        single_step(first.grad_x.as_ref(), &targets, attack.eps, attack.norm)?
     } else {
         projected(x, &targets, &attack, |p| f.input_gradients(p))?
     };
@@ -362,60 +457,76 @@ pub fn run_detailed(cfg: &RunConfig) -> Result<RunDetail> {
         sub_seed(cfg.seed, SubSeed::G),
         true,
     )?;
-
-    let f_train = f.predict(x)?;
-    let f_test = f.predict(z)?;
     let g_train = g.predict(x)?;
     let g_test = g.predict(z)?;
 
-    // Σ_k y_k Φ_γ(x_k, x_n) x_k: the cosine metric's direction and ĝ's inner sum.
-    let direction = weighted_sum_direction(x, x, &train.y, &arch)?;
     let metrics = Metrics {
-        standard_train: accuracy(&f_train, &train.y),
-        standard_test: accuracy(&f_test, &test.y),
+        standard_train: accuracy(&first.f_train, &train.y),
+        standard_test: accuracy(&first.f_test, &test.y),
         perturbation_train: accuracy(&g_train, &train.y),
         perturbation_test: accuracy(&g_test, &test.y),
-        agreement: agreement(&f_test, &g_test),
+        agreement: agreement(&first.f_test, &g_test),
         mean_target: targets.iter().sum::<f64>() / targets.len().max(1) as f64,
-        mean_abs_cos: mean_abs_cos(eta.as_ref(), direction.as_ref()),
+        mean_abs_cos: mean_abs_cos(eta.as_ref(), first.direction.as_ref()),
     };
 
     let eps = attack.eps;
-    let grad_norms = row_norms(grad_x.as_ref());
+    let grad_norms = row_norms(first.grad_x.as_ref());
     let g_inputs = GMainInputs {
         x,
         r: r.as_ref(),
         targets: &targets,
-        alpha_f: &alpha_f,
+        alpha_f: &first.alpha_f,
         alpha_g: &alpha_g,
         grad_norms: &grad_norms,
         eps,
         scenario: cfg.scenario,
     };
     let terms = ConditionTerms {
-        f_main: conditions::main_term_f(x, &alpha_f, z, &arch)?,
+        f_main: first.f_main.clone(),
         g_main: conditions::main_term_g(&g_inputs, z, &arch)?,
-        f_hat: conditions::surrogate_f(x, &train.y, z, &arch)?,
-        g_hat: conditions::surrogate_g_from_direction(direction.as_ref(), r.as_ref(), z, &arch)?,
-        f: f_test,
+        f_hat: first.f_hat.clone(),
+        g_hat: conditions::surrogate_g_from_direction(
+            first.direction.as_ref(),
+            r.as_ref(),
+            z,
+            &arch,
+        )?,
+        f: first.f_test.clone(),
         g: g_test,
     };
     let summary = conditions::summarize(&terms)?;
-    Ok(RunDetail {
-        train,
-        test,
+    Ok(SecondStage {
         targets,
         eta,
         r,
         eps,
-        f_train,
+        g,
         g_train,
         terms,
         result: RunResult {
             metrics,
             conditions: summary,
         },
-        f,
-        g,
+    })
+}
+
+/// [`run`], keeping every intermediate result.
+pub fn run_detailed(cfg: &RunConfig) -> Result<RunDetail> {
+    let first = first_stage(cfg)?;
+    let second = second_stage(cfg, &first)?;
+    Ok(RunDetail {
+        train: first.train,
+        test: first.test,
+        targets: second.targets,
+        eta: second.eta,
+        r: second.r,
+        eps: second.eps,
+        f_train: first.f_train,
+        g_train: second.g_train,
+        terms: second.terms,
+        result: second.result,
+        f: first.f,
+        g: second.g,
     })
 }

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::config::{KEYS, RunConfig, unknown_key};
-use super::pipeline::{METRICS, RunResult, run};
+use super::pipeline::{METRICS, RunResult, first_stage, first_stage_key, run, run_from};
 use crate::error::{Error, Result};
 use crate::io::{push_f64, write_atomic};
 
@@ -446,11 +446,38 @@ impl Sweep {
             .iter()
             .filter(|c| shard.is_none_or(|s| s.contains(c.index)))
             .collect();
-        let rows: Vec<Vec<TidyRow>> = todo
-            .par_iter()
-            .map(|c| self.run_cell(c))
-            .collect::<Result<_>>()?;
-        Ok(rows.into_iter().flatten().collect())
+        let done = Mutex::new(Vec::with_capacity(todo.len()));
+        self.run_grouped(&todo, |cell, rows| {
+            lock(&done)?.push((cell.index, rows));
+            Ok(())
+        })?;
+        let mut done = done
+            .into_inner()
+            .map_err(|_| Error::numerical("sweep", "result list lock poisoned"))?;
+        done.sort_by_key(|(index, _)| *index);
+        Ok(done.into_iter().flat_map(|(_, rows)| rows).collect())
+    }
+
+    /// Runs `cells` in parallel and hands each cell's rows to `finished` as soon as it is done.
+    /// Cells that share a [`first_stage_key`] (e.g. the ε values of one seed) are grouped: the
+    /// group's first stage (data, f and what depends on f alone) is computed once and every cell
+    /// of the group continues from it; the results equal those of running each cell on its own.
+    fn run_grouped<F>(&self, cells: &[&Cell], finished: F) -> Result<()>
+    where
+        F: Fn(&Cell, Vec<TidyRow>) -> Result<()> + Sync,
+    {
+        let groups = group_by_first_stage(cells)?;
+        groups.par_iter().try_for_each(|group| -> Result<()> {
+            if let [cell] = group.as_slice() {
+                return finished(cell, self.run_cell(cell)?);
+            }
+            let lead = group[0];
+            let first = first_stage(&lead.config).map_err(|e| in_cell(e, lead))?;
+            group.par_iter().try_for_each(|cell| {
+                let result = run_from(&cell.config, &first).map_err(|e| in_cell(e, cell))?;
+                finished(cell, self.rows_of(cell, &result))
+            })
+        })
     }
 
     /// Writes `cells.csv` (cell, run_id, seed, swept keys) atomically.
@@ -491,14 +518,11 @@ impl Sweep {
         let file = Mutex::new(file);
         let finished = std::sync::atomic::AtomicUsize::new(0);
         let total = todo.len();
-        todo.par_iter().try_for_each(|cell| -> Result<()> {
-            let rows = self.run_cell(cell)?;
+        self.run_grouped(&todo, |_, rows| {
             let records: Vec<Vec<String>> = rows.iter().map(TidyRow::record).collect();
             let bytes = encode_records(None, &records).map_err(|e| Error::io(results, e))?;
             {
-                let mut f = file
-                    .lock()
-                    .map_err(|_| Error::numerical("sweep", "results file lock poisoned"))?;
+                let mut f = lock(&file)?;
                 f.write_all(&bytes).map_err(|e| Error::io(results, e))?;
                 f.flush().map_err(|e| Error::io(results, e))?;
             }
@@ -620,6 +644,28 @@ impl Sweep {
         records.sort_by_key(|r| r[0].parse::<usize>().unwrap_or(usize::MAX));
         write_records(path, header, &records)
     }
+}
+
+/// Splits `cells` into groups with equal [`first_stage_key`]s, each group and the groups in the
+/// order of their first cell.
+fn group_by_first_stage<'a>(cells: &[&'a Cell]) -> Result<Vec<Vec<&'a Cell>>> {
+    let mut position: std::collections::HashMap<String, usize> = Default::default();
+    let mut groups: Vec<Vec<&Cell>> = Vec::new();
+    for &cell in cells {
+        let key = first_stage_key(&cell.config)?;
+        let next = groups.len();
+        let g = *position.entry(key).or_insert(next);
+        if g == next {
+            groups.push(Vec::new());
+        }
+        groups[g].push(cell);
+    }
+    Ok(groups)
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
+    m.lock()
+        .map_err(|_| Error::numerical("sweep", "a lock was poisoned by a failed cell"))
 }
 
 fn in_cell(e: Error, cell: &Cell) -> Error {
