@@ -31,6 +31,8 @@ use faer::linalg::qr::no_pivoting::factor::recommended_block_size;
 use faer::prelude::*;
 use faer::{Accum, Col, Conj, Mat, MatMut, MatRef, Par};
 
+use crate::error::{Error, Result};
+
 /// Columns per panel of the tridiagonalisation (LAPACK's default for `dsytrd`).
 const PANEL: usize = 32;
 
@@ -39,7 +41,7 @@ const SYMV_PAR_MIN: usize = 256;
 
 /// Eigenvalues (ascending) and orthonormal eigenvectors of the symmetric matrix whose lower
 /// triangle is `a` (the strict upper triangle is not read).
-pub fn self_adjoint_evd(a: MatRef<'_, f64>, par: Par) -> Result<(Vec<f64>, Mat<f64>), EvdError> {
+pub fn self_adjoint_evd(a: MatRef<'_, f64>, par: Par) -> Result<(Vec<f64>, Mat<f64>)> {
     let n = a.nrows();
     let mut u = Mat::<f64>::zeros(n, n);
     if n == 0 {
@@ -49,7 +51,7 @@ pub fn self_adjoint_evd(a: MatRef<'_, f64>, par: Par) -> Result<(Vec<f64>, Mat<f
     t.copy_from_triangular_lower(a);
     let bs = recommended_block_size::<f64>(n, n);
     let mut h = Mat::<f64>::zeros(bs, n - 1);
-    tridiagonalize(t.as_mut(), h.as_mut(), par);
+    tridiagonalize(t.as_mut(), h.as_mut(), par)?;
 
     let mut diag = Diag::<f64>::zeros(n);
     let mut sub = Diag::<f64>::zeros(n);
@@ -76,7 +78,8 @@ pub fn self_adjoint_evd(a: MatRef<'_, f64>, par: Par) -> Result<(Vec<f64>, Mat<f
         par,
         stack,
         Default::default(),
-    )?;
+    )
+    .map_err(|e: EvdError| failed(format!("the tridiagonal eigensolver failed: {e:?}")))?;
     householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
         t.as_ref().submatrix(1, 0, n - 1, n - 1),
         h.as_ref(),
@@ -98,9 +101,16 @@ pub fn self_adjoint_evd(a: MatRef<'_, f64>, par: Par) -> Result<(Vec<f64>, Mat<f
 /// reflector v is formed below the diagonal, and w = t·(A − V Wᵀ − W Vᵀ)v − (t²/2)(vᵀAv)v joins W,
 /// so that H A H = A − v wᵀ − w vᵀ. After the panel the trailing lower triangle takes
 /// A −= [V W][W V]ᵀ.
-pub fn tridiagonalize(mut a: MatMut<'_, f64>, mut h: MatMut<'_, f64>, par: Par) {
+pub fn tridiagonalize(mut a: MatMut<'_, f64>, mut h: MatMut<'_, f64>, par: Par) -> Result<()> {
     let n = a.nrows();
-    assert!(a.ncols() == n && n > 0 && h.ncols() == n - 1);
+    if a.ncols() != n || n == 0 || h.ncols() != n - 1 {
+        return Err(Error::Mismatch(format!(
+            "tridiagonalisation of a {}×{} matrix with {} Householder factors",
+            n,
+            a.ncols(),
+            h.ncols()
+        )));
+    }
     // The panel's reflectors V and the matching W, rows c + 1.. of column j for step j.
     let mut vs = Mat::<f64>::zeros(n, PANEL);
     let mut ws = Mat::<f64>::zeros(n, PANEL);
@@ -149,7 +159,8 @@ pub fn tridiagonalize(mut a: MatMut<'_, f64>, mut h: MatMut<'_, f64>, par: Par) 
                 v.rb(),
                 w.rb_mut(),
                 par,
-            );
+            )
+            .ok_or_else(|| failed("a column of the trailing matrix is not contiguous".into()))?;
             if j > 0 {
                 for (x, y) in [(wp, vp), (vp, wp)] {
                     let mut tmp = tmp.as_mut().subrows_mut(0, j);
@@ -220,62 +231,68 @@ pub fn tridiagonalize(mut a: MatMut<'_, f64>, mut h: MatMut<'_, f64>, par: Par) 
         householder::upgrade_householder_factor(hb, basis.submatrix(j, j, n - j, b), b, 1, par);
         j += b;
     }
+    Ok(())
+}
+
+fn failed(message: String) -> Error {
+    Error::numerical("eigendecomposition", message)
 }
 
 /// y = A x for the symmetric A whose lower triangle is `a`, each stored entry read once. On two or
 /// more threads the columns are split in two parts of equal triangle area, at a point fixed by the
-/// size alone, and the two partial products are added.
-pub fn symv(a: MatRef<'_, f64>, x: faer::ColRef<'_, f64>, mut y: faer::ColMut<'_, f64>, par: Par) {
+/// size alone, and the two partial products are added. `None` when x, y or a column of `a` is not
+/// contiguous (never for columns of an owned matrix).
+pub fn symv(
+    a: MatRef<'_, f64>,
+    x: faer::ColRef<'_, f64>,
+    mut y: faer::ColMut<'_, f64>,
+    par: Par,
+) -> Option<()> {
     let m = a.nrows();
-    let x = x.try_as_col_major().expect("contiguous x").as_slice();
-    let y = y
-        .rb_mut()
-        .try_as_col_major_mut()
-        .expect("contiguous y")
-        .as_slice_mut();
+    let x = x.try_as_col_major()?.as_slice();
+    let y = y.rb_mut().try_as_col_major_mut()?.as_slice_mut();
+    let cols: Vec<&[f64]> = (0..m)
+        .map(|j| a.col(j).try_as_col_major().map(|c| c.as_slice()))
+        .collect::<Option<_>>()?;
     y.fill(0.0);
     if par.degree() < 2 || m < SYMV_PAR_MIN {
-        symv_columns(a, x, y, 0, m);
-        return;
+        symv_columns(&cols, x, y, 0, m);
+        return Some(());
     }
     let split = (m as f64 * (1.0 - std::f64::consts::FRAC_1_SQRT_2)) as usize;
     let mut y1 = vec![0.0; m - split];
     let y0 = &mut *y;
+    // The trailing block A[split.., split..] as its own matrix: its columns start at row `split`.
+    let tail: Vec<&[f64]> = cols[split..].iter().map(|c| &c[split..]).collect();
     rayon::join(
-        || symv_columns(a, x, y0, 0, split),
-        || {
-            symv_columns(
-                a.submatrix(split, split, m - split, m - split),
-                &x[split..],
-                &mut y1,
-                0,
-                m - split,
-            )
-        },
+        || symv_columns(&cols, x, y0, 0, split),
+        || symv_columns(&tail, &x[split..], &mut y1, 0, m - split),
     );
     for (yi, zi) in y[split..].iter_mut().zip(&y1) {
         *yi += zi;
     }
+    Some(())
 }
 
-/// Adds columns `j0..j1` of the symmetric product A x to `y` (A's lower triangle in `a`).
-fn symv_columns(a: MatRef<'_, f64>, x: &[f64], y: &mut [f64], j0: usize, j1: usize) {
+/// Adds columns `j0..j1` of the symmetric product A x to `y` (column j of A's lower triangle in
+/// `cols[j]`, all of length m).
+fn symv_columns(cols: &[&[f64]], x: &[f64], y: &mut [f64], j0: usize, j1: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports the features the function was compiled for.
-            unsafe { symv_columns_avx2(a, x, y, j0, j1) };
+            unsafe { symv_columns_avx2(cols, x, y, j0, j1) };
             return;
         }
     }
-    symv_columns_impl(a, x, y, j0, j1)
+    symv_columns_impl(cols, x, y, j0, j1)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn symv_columns_avx2(a: MatRef<'_, f64>, x: &[f64], y: &mut [f64], j0: usize, j1: usize) {
-    symv_columns_impl(a, x, y, j0, j1)
+fn symv_columns_avx2(cols: &[&[f64]], x: &[f64], y: &mut [f64], j0: usize, j1: usize) {
+    symv_columns_impl(cols, x, y, j0, j1)
 }
 
 /// Columns of the product handled per pass over y.
@@ -286,15 +303,10 @@ const SYMV_COLUMNS: usize = 4;
 /// a·b + c is an explicit `mul_add` (one rounding): an FMA instruction in the AVX2 build, the
 /// correctly rounded library `fma` elsewhere, so every build gives the same bits.
 #[inline(always)]
-fn symv_columns_impl(a: MatRef<'_, f64>, x: &[f64], y: &mut [f64], j0: usize, j1: usize) {
+fn symv_columns_impl(a: &[&[f64]], x: &[f64], y: &mut [f64], j0: usize, j1: usize) {
     const Q: usize = SYMV_COLUMNS;
-    let m = a.nrows();
-    let col = |j: usize| {
-        a.col(j)
-            .try_as_col_major()
-            .expect("column-major")
-            .as_slice()
-    };
+    let m = x.len();
+    let col = |j: usize| a[j];
     let mut j = j0;
     while j < j1 {
         // A last pass with q < Q columns repeats a column with a zero coefficient.
@@ -311,14 +323,13 @@ fn symv_columns_impl(a: MatRef<'_, f64>, x: &[f64], y: &mut [f64], j0: usize, j1
         let start = j + q;
         let (xt, yt) = (&x[start..m], &mut y[start..m]);
         let ct: [&[f64]; Q] = std::array::from_fn(|c| &cols[c][start..m]);
+        let c4: [&[[f64; 4]]; Q] = std::array::from_fn(|c| ct[c].as_chunks::<4>().0);
         let mut dots = [[0.0f64; 4]; Q];
         let rows4 = xt.len() / 4 * 4;
-        for k in 0..rows4 / 4 {
-            let r = 4 * k;
-            let xv: [f64; 4] = xt[r..r + 4].try_into().unwrap();
-            let yv: &mut [f64; 4] = (&mut yt[r..r + 4]).try_into().unwrap();
+        let (y4, x4) = (yt.as_chunks_mut::<4>().0, xt.as_chunks::<4>().0);
+        for (k, (yv, xv)) in y4.iter_mut().zip(x4).enumerate() {
             for c in 0..Q {
-                let av: [f64; 4] = ct[c][r..r + 4].try_into().unwrap();
+                let av = &c4[c][k];
                 for l in 0..4 {
                     yv[l] = av[l].mul_add(xc[c], yv[l]);
                     dots[c][l] = av[l].mul_add(xv[l], dots[c][l]);
@@ -389,7 +400,7 @@ mod tests {
             let dense = &a * &x;
             for par in [Par::Seq, Par::rayon(2)] {
                 let mut y = Col::<f64>::from_fn(n, |_| f64::NAN);
-                symv(lower.as_ref(), x.as_ref(), y.as_mut(), par);
+                symv(lower.as_ref(), x.as_ref(), y.as_mut(), par).unwrap();
                 let err = (&y - &dense).norm_l2() / (a.norm_l2() * x.norm_l2());
                 assert!(err <= 4.0 * n as f64 * f64::EPSILON, "N={n}: {err:e}");
             }

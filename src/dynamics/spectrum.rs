@@ -100,9 +100,7 @@ impl Spectrum {
             4 * crate::kernel::matrix_bytes(n, n),
         )?;
         let (raw, v) = if n > 0 {
-            evd_pool()?
-                .install(|| evd::self_adjoint_evd(k, Par::rayon(EVD_THREADS)))
-                .map_err(|e| Error::numerical("eigendecomposition", format!("EVD failed: {e:?}")))?
+            evd_pool()?.install(|| evd::self_adjoint_evd(k, Par::rayon(EVD_THREADS)))?
         } else {
             (Vec::new(), Mat::zeros(0, 0))
         };
