@@ -18,6 +18,7 @@
 //! Predictions at test inputs for many times are one GEMM K(Z, X)·[α(t_1) … α(t_T)]
 //! ([`LinearizedFlow::predict_many`]).
 
+mod evd;
 pub mod identity;
 pub mod mse;
 pub mod ode;
