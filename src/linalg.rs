@@ -127,7 +127,8 @@ pub fn row_sq_norms(x: MatRef<'_, f64>) -> Vec<f64> {
     out
 }
 
-/// Applies `f(i, j, value)` to every entry of `m` in parallel over fixed column blocks.
+/// Applies `f(i, j, value)` to every entry of `m` in parallel over fixed column blocks, each column
+/// in the [`vectorized`] build.
 /// With `lower_only`, only entries with `i ≥ j` are visited.
 pub fn map_entries<F>(m: MatMut<'_, f64>, lower_only: bool, f: F)
 where
@@ -142,11 +143,14 @@ where
                 let start = if lower_only { j } else { 0 };
                 let mut col = cols.as_mut().col_mut(jj);
                 match col.rb_mut().try_as_col_major_mut() {
-                    Some(c) => {
-                        for (i, v) in c.as_slice_mut().iter_mut().enumerate().skip(start) {
-                            *v = f(i, j, *v);
-                        }
-                    }
+                    Some(c) => vectorized(
+                        #[inline(always)]
+                        || {
+                            for (i, v) in c.as_slice_mut().iter_mut().enumerate().skip(start) {
+                                *v = f(i, j, *v);
+                            }
+                        },
+                    ),
                     None => {
                         for i in start..col.nrows() {
                             col[i] = f(i, j, col[i]);
@@ -158,7 +162,8 @@ where
 }
 
 /// Applies `f(value, other)` entry by entry, where `other` has the same shape as `m`, in parallel
-/// over fixed column blocks; with `lower_only`, only entries with `i ≥ j`.
+/// over fixed column blocks, each column in the [`vectorized`] build; with `lower_only`, only
+/// entries with `i ≥ j`.
 pub fn zip_map<F>(m: MatMut<'_, f64>, other: MatRef<'_, f64>, lower_only: bool, f: F)
 where
     F: Fn(f64, f64) -> f64 + Sync,
@@ -176,9 +181,14 @@ where
                 match (col.rb_mut().try_as_col_major_mut(), src.try_as_col_major()) {
                     (Some(c), Some(o)) => {
                         let (c, o) = (c.as_slice_mut(), o.as_slice());
-                        for (v, &w) in c[start..].iter_mut().zip(&o[start..]) {
-                            *v = f(*v, w);
-                        }
+                        vectorized(
+                            #[inline(always)]
+                            || {
+                                for (v, &w) in c[start..].iter_mut().zip(&o[start..]) {
+                                    *v = f(*v, w);
+                                }
+                            },
+                        )
                     }
                     _ => {
                         for i in start..col.nrows() {

@@ -38,17 +38,18 @@ fn features(params: &Params, x: MatRef<'_, f64>, gamma: f64, need_activation: bo
     // X Wᵀ without the bias: the bias is added inside the element-wise maps (one pass fewer).
     let xw = linalg::cross_product(x, params.w.as_ref(), 1.0);
     let (a, b) = (params.a.as_ref(), params.b.as_ref());
-    let mut derivative = xw.clone();
-    linalg::map_entries(derivative.as_mut(), false, |_, k, v| {
-        activation_derivative(v + b[k], gamma) * a[k].abs()
-    });
+    // A copy of X Wᵀ only when both maps need it.
     let activation = need_activation.then(|| {
         let inv_sqrt_m = 1.0 / (params.width() as f64).sqrt();
-        let mut act = xw;
+        let mut act = xw.clone();
         linalg::map_entries(act.as_mut(), false, |_, k, v| {
             activation(v + b[k], gamma) * inv_sqrt_m
         });
         act
+    });
+    let mut derivative = xw;
+    linalg::map_entries(derivative.as_mut(), false, |_, k, v| {
+        activation_derivative(v + b[k], gamma) * a[k].abs()
     });
     Features {
         derivative,
