@@ -150,3 +150,44 @@ fn bad_times_and_losses_fail_with_exit_code_2() {
         assert!(!out.exists(), "a failed run leaves nothing behind");
     }
 }
+
+/// With N chosen from the memory available now so that the train Gram alone would fit (8N² is a
+/// third of it) but the mse dynamics (6·8N²: the Gram and the eigendecomposition) would not, the
+/// command must refuse before building the Gram: exit code 2, a message naming the dynamics and
+/// the bytes it would need, and no output.
+#[test]
+fn too_large_mse_dynamics_are_refused_before_the_gram_is_built() {
+    let available = ntk_perturb::memory::available_bytes() as f64;
+    let n = (available / 24.0).sqrt().ceil() as usize;
+    let needed = ntk_perturb::dynamics::memory_bytes(n, 0, ntk_perturb::dynamics::Loss::Mse);
+    assert!(needed as f64 > 1.5 * available && (8 * n * n) as f64 <= 0.34 * available);
+
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("big.csv").display().to_string();
+    let n_text = n.to_string();
+    let o = run(&[
+        "data", "gauss", "--n", &n_text, "--d", "1", "--seed", "0", "--quiet", "--out", &train,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("dyn");
+    let o = run(&[
+        "dynamics",
+        "--train",
+        &train,
+        "--loss",
+        "mse",
+        "--times",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("training dynamics"), "{err}");
+    assert!(
+        err.contains(&needed.to_string()) || err.contains("GiB"),
+        "{err}"
+    );
+    assert!(!out.join("predictions.csv").exists());
+}

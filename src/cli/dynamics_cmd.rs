@@ -135,6 +135,11 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
     }
     let out = Outputs::prepare(&args.out, args.force)?;
     let (train, test) = args.data.load(args.common.seed)?;
+    // Refuse before the Gram matrices are built, not after.
+    crate::memory::ensure_fits(
+        "the training dynamics (Gram matrices and their solver)",
+        dynamics::memory_bytes(train.n(), test.as_ref().map_or(0, |t| t.n()), args.loss),
+    )?;
     let start = Instant::now();
     let net = if need_params {
         Some(Network::new(train.d(), config, args.common.seed)?)

@@ -331,6 +331,21 @@ fn check_times(times: &[f64]) -> Result<()> {
     Ok(())
 }
 
+/// Peak bytes of the dynamics for `n` training and `n_test` test inputs with the given loss: the
+/// N×N train Gram and the M×N test Gram (8 bytes per entry), plus, for `mse`, the
+/// eigendecomposition's working copy, eigenvectors and scratch (5·8N², see [`Spectrum::compute`]),
+/// or, for the ODE losses, the solver's own copy of the train Gram (8N²).
+pub fn memory_bytes(n: usize, n_test: usize, loss: Loss) -> u64 {
+    let square = crate::kernel::matrix_bytes(n, n);
+    let grams = square + crate::kernel::matrix_bytes(n_test, n);
+    grams
+        + match loss {
+            Loss::Identity => 0,
+            Loss::Mse => 5 * square,
+            Loss::Logistic | Loss::Exponential => square,
+        }
+}
+
 /// Parses a list of times: comma-separated items, each a number (`0`, `1e3`, `inf`) or
 /// `logspace:A:B:K` (K ≥ 1 points from A to B, 0 < A ≤ B, equally spaced in log t, both ends
 /// included), e.g. `0,1,10,100,inf` or `logspace:1e-2:1e4:50`. The result must be non-negative,

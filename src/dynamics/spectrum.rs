@@ -94,10 +94,11 @@ impl Spectrum {
             )));
         }
         check_symmetric_finite(k)?;
-        // A's copy, U, S and the scratch.
+        // The working copy, U and faer's EVD scratch (3·8N², of which the tridiagonal
+        // divide-and-conquer touches at most 2·8N²).
         memory::ensure_fits(
             "the eigendecomposition of the train Gram matrix",
-            4 * crate::kernel::matrix_bytes(n, n),
+            5 * crate::kernel::matrix_bytes(n, n),
         )?;
         let (raw, v) = if n > 0 {
             evd_pool()?.install(|| evd::self_adjoint_evd(k, Par::rayon(EVD_THREADS)))?
