@@ -18,9 +18,9 @@
 //! bit-identical whatever `--threads` is, the EVD always runs with the same split: inside a
 //! dedicated rayon pool of exactly [`EVD_THREADS`] threads, built once per process, with
 //! `Par::rayon(EVD_THREADS)`, and every split inside it is a fixed function of N. That pool is used
-//! even when the rest of the program runs on one thread. With faer's own EVD, `benches/dynamics.rs`
-//! measured at N = 2000 0.70 s for the fixed 2-thread split against 1.33 s for `Par::Seq` (ratio
-//! 0.53), so pinning two threads keeps the parallel speed and still fixes the bits. The price is
+//! even when the rest of the program runs on one thread. With faer's own EVD, N = 2000 took 0.70 s
+//! on the fixed 2-thread split against 1.33 s with `Par::Seq` (ratio 0.53), so pinning two threads
+//! keeps the parallel speed and still fixes the bits. The price is
 //! that `--threads 1` still uses two threads during the EVD.
 //!
 //! # Conventions
