@@ -212,3 +212,32 @@ pub fn to_row_major(x: MatRef<'_, f64>) -> Vec<f64> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vectorised build must give the bits of the plain one: the map below has a product
+    /// followed by a sum (which an FMA would round once instead of twice) and a select.
+    #[test]
+    fn vectorized_maps_give_the_bits_of_the_scalar_loop() {
+        let (n, m) = (203, 67);
+        let h = Mat::<f64>::from_fn(n, m, |i, j| ((i * 31 + j * 17) as f64 * 0.37).sin() * 3.0);
+        let a: Vec<f64> = (0..m).map(|j| (j as f64 * 0.11).cos() / 7.0).collect();
+        let f = |_: usize, j: usize, u: f64| {
+            let act = if u >= 0.0 { u } else { 0.3 * u };
+            act * a[j] + u * 1e-3
+        };
+        let mut mapped = h.clone();
+        map_entries(mapped.as_mut(), false, f);
+        let mut zipped = h.clone();
+        zip_map(zipped.as_mut(), h.as_ref(), false, |v, w| v * 1.1 + w * 0.7);
+        for j in 0..m {
+            for i in 0..n {
+                let u = h[(i, j)];
+                assert_eq!(mapped[(i, j)].to_bits(), f(i, j, u).to_bits(), "({i}, {j})");
+                assert_eq!(zipped[(i, j)].to_bits(), (u * 1.1 + u * 0.7).to_bits());
+            }
+        }
+    }
+}
