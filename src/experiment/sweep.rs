@@ -15,6 +15,11 @@
 //! dropped by rewriting the file atomically, and complete cells are skipped. When the run ends the
 //! file is rewritten atomically sorted by cell, so its bytes do not depend on completion order or
 //! on interruptions. Run concurrent shards in separate output directories.
+//!
+//! **Shared first stages.** Cells whose configurations differ only in
+//! [`SECOND_STAGE_KEYS`](super::pipeline::SECOND_STAGE_KEYS) (ε, targets, attack, g's training)
+//! share one [`FirstStage`](super::pipeline::FirstStage): the data and f are computed once per
+//! group and each cell continues from them, with the results of running it on its own.
 
 use std::collections::BTreeSet;
 use std::fs::OpenOptions;
