@@ -2,7 +2,7 @@
 //! its lists, run cell by cell in parallel and written to one tidy, resumable `results.csv`.
 //!
 //! **Expansion order.** The swept keys are taken in the canonical key order of
-//! [`KEYS`](super::config::KEYS) (`dataset, n, n_test, d, …, attack_steps, seed`), each key's
+//! [`KEYS`] (`dataset, n, n_test, d, …, attack_steps, seed`), each key's
 //! values in the order written. Cells enumerate the product lexicographically: the first swept key
 //! varies slowest, `seed` fastest. Cell `i` keeps index `i` however the sweep is sharded or
 //! resumed. `seeds = K` stands for `seed = [s, s+1, …, s+K−1]` with `s` the scalar `seed` (0 when
