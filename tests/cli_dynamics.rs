@@ -77,7 +77,7 @@ fn identity_predictions_match_the_per_pair_closed_form() {
         assert!(out.join(name).exists(), "{name}");
     }
     let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
-    assert!(summary.starts_with("t,loss,train_accuracy,test_accuracy\n"));
+    assert!(summary.starts_with("t,loss,train_accuracy,test_accuracy,zero_eigenvalues\n"));
 }
 
 #[test]

@@ -209,3 +209,139 @@ fn zero_rows_in_a_gram_without_bias_get_their_limits() {
         }
     }
 }
+
+/// Identical inputs have angle exactly 0 and opposite ones (no bias) exactly π, wherever they sit:
+/// off the diagonal of the train Gram, and between a test row and the training row it repeats.
+#[test]
+fn repeated_inputs_give_exactly_the_diagonal_kernel() {
+    let (u, d) = (300, 12);
+    let base = common::normal_matrix(u, d, 41);
+    // Rows u.. repeat every third distinct row, scaled by powers of two in some copies' partners
+    // to exercise rounding; test rows repeat training rows.
+    let copies: Vec<usize> = (0..u).step_by(3).collect();
+    let n = u + copies.len();
+    let src = |i: usize| if i < u { i } else { copies[i - u] };
+    let x = Mat::from_fn(n, d, |i, j| base[(src(i), j)]);
+    let test_src: Vec<usize> = (0..n).step_by(7).collect();
+    let z = Mat::from_fn(test_src.len(), d, |i, j| x[(test_src[i], j)]);
+    for gamma in [0.0, 0.5] {
+        for (bias, train_readout) in [(true, false), (false, false), (true, true)] {
+            let a = arch(gamma, bias, train_readout);
+            for what in [KernelWhat::Phi, KernelWhat::Ntk, KernelWhat::Nngp] {
+                let k = kernel::infinite_train_train(x.as_ref(), &a, what).unwrap();
+                let kt = kernel::infinite_test_train(z.as_ref(), x.as_ref(), &a, what).unwrap();
+                // A copy's row equals its original's up to the rounding of the GEMM's inner
+                // products (which depend on the row's position in the blocking), and the entry
+                // pairing copy and original is exactly the diagonal value.
+                let scale = (0..n).map(|i| k[(i, i)].abs()).fold(0.0, f64::max);
+                for i in u..n {
+                    let o = src(i);
+                    assert_eq!(
+                        k[(i, o)].to_bits(),
+                        k[(o, o)].to_bits(),
+                        "{what:?} K[{i},{o}]"
+                    );
+                    for j in 0..n {
+                        let diff = (k[(i, j)] - k[(o, j)]).abs();
+                        assert!(
+                            diff <= 8.0 * f64::EPSILON * scale,
+                            "{what:?} K[{i},{j}]: {diff:e}"
+                        );
+                    }
+                }
+                if what == KernelWhat::Phi {
+                    for i in u..n {
+                        assert_eq!(k[(i, src(i))], (1.0 + gamma * gamma) / 2.0);
+                    }
+                }
+                for (a_row, &t) in test_src.iter().enumerate() {
+                    for j in 0..n {
+                        let (ours, train) = (kt[(a_row, j)], k[(t, j)]);
+                        if src(j) == src(t) {
+                            assert_eq!(
+                                ours.to_bits(),
+                                k[(t, t)].to_bits(),
+                                "{what:?} test {a_row}, {j}"
+                            );
+                        } else {
+                            let diff = (ours - train).abs();
+                            assert!(
+                                diff <= 8.0 * f64::EPSILON * scale,
+                                "{what:?} test {a_row}, {j}: {diff:e}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Opposite inputs without bias: θ = π exactly, so Φ_γ = γ up to the rounding of one product.
+    let x2 = Mat::from_fn(
+        2,
+        d,
+        |i, j| if i == 0 { base[(0, j)] } else { -base[(0, j)] },
+    );
+    for gamma in GAMMAS {
+        let a = arch(gamma, false, false);
+        let k = kernel::infinite_train_train(x2.as_ref(), &a, KernelWhat::Phi).unwrap();
+        assert!(
+            (k[(1, 0)] - gamma).abs() <= 2.0 * f64::EPSILON,
+            "γ = {gamma}: {}",
+            k[(1, 0)]
+        );
+        let per_pair = kernel_value(
+            &common::row(&x2, 0),
+            &common::row(&x2, 1),
+            &a,
+            KernelWhat::Phi,
+        );
+        assert_eq!(per_pair, k[(1, 0)]);
+    }
+}
+
+/// Near-parallel inputs: θ against an extended-precision reference computed from the difference
+/// vector in the test (θ = 2 asin(‖x̂ − ẑ‖/2)), where arccos of the rounded ρ is off by ~1e-8.
+#[test]
+fn nearly_identical_inputs_keep_their_small_angle() {
+    let d = 16;
+    let base = common::normal_matrix(1, d, 43);
+    let dir = common::normal_matrix(1, d, 44);
+    for delta in [1e-3, 1e-5, 1e-7, 1e-9] {
+        let x = Mat::from_fn(2, d, |i, j| {
+            base[(0, j)] + if i == 1 { delta * dir[(0, j)] } else { 0.0 }
+        });
+        let a = arch(0.0, true, false);
+        let k = kernel::infinite_train_train(x.as_ref(), &a, KernelWhat::Phi).unwrap();
+        let theta = (0.5 - k[(1, 0)]) * 2.0 * PI; // Φ_0 = (π − θ)/(2π)
+        // Reference: normalised augmented vectors; their difference is formed from δ·dir directly,
+        // so it carries no cancellation.
+        let aug = |i: usize| {
+            let mut v: Vec<f64> = (0..d).map(|j| x[(i, j)] / (d as f64).sqrt()).collect();
+            v.push(1.0);
+            v
+        };
+        let (p, q) = (aug(0), aug(1));
+        let (np, nq) = (
+            p.iter().map(|v| v * v).sum::<f64>().sqrt(),
+            q.iter().map(|v| v * v).sum::<f64>().sqrt(),
+        );
+        // ẑ − x̂ = (q − p)/nq + p (1/nq − 1/np), with q − p = (δ dir/√d, 0) exactly known.
+        let diff: f64 = (0..=d)
+            .map(|j| {
+                let qp = if j < d {
+                    delta * dir[(0, j)] / (d as f64).sqrt()
+                } else {
+                    0.0
+                };
+                qp / nq + p[j] * (np - nq) / (np * nq)
+            })
+            .map(|v| v * v)
+            .sum::<f64>()
+            .sqrt();
+        let reference = 2.0 * (diff / 2.0).asin();
+        assert!(
+            (theta - reference).abs() <= 1e-12 * reference.max(1e-6) + 1e-15,
+            "δ = {delta}: θ = {theta:e}, reference {reference:e}"
+        );
+    }
+}

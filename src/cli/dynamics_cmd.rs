@@ -98,6 +98,9 @@ struct SummaryRow {
     loss: f64,
     train_accuracy: f64,
     test_accuracy: Option<f64>,
+    /// mse: eigenvalues of K at or below τ·λ_max (τ = 10·N·ε), left out by the flow and by the
+    /// pseudo-inverse at t = ∞ (§8); empty for the other losses.
+    zero_eigenvalues: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -226,6 +229,7 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
             loss: args.loss.mean(&f_train, &train.y),
             train_accuracy: dynamics::accuracy(&f_train, &train.y),
             test_accuracy,
+            zero_eigenvalues: flow.spectrum().map(|_| sol.dropped),
         });
     }
     crate::io::write_rows(&out.file("predictions.csv"), &predictions)?;

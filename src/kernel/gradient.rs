@@ -105,9 +105,16 @@ pub fn kernel_gradient_direction(
     let sq_z = linalg::row_sq_norms(z);
     let sq_x = linalg::row_sq_norms(x);
     let dots = linalg::cross_product(z, x, 1.0);
+    let (z_rows, x_rows) = (linalg::to_row_major(z), linalg::to_row_major(x));
     let geometry = |i: usize, n: usize| {
-        let same = dots[(i, n)] == sq_z[i] && sq_z[i] == sq_x[n] && rows_equal(z, i, x, n);
-        PairGeometry::new(dots[(i, n)], sq_x[n], sq_z[i], d, arch.bias, same)
+        PairGeometry::from_products(
+            dots[(i, n)],
+            sq_x[n],
+            sq_z[i],
+            &x_rows[n * d..(n + 1) * d],
+            &z_rows[i * d..(i + 1) * d],
+            arch.bias,
+        )
     };
     let mut coeff_x = Mat::<f64>::zeros(z.nrows(), x.nrows());
     linalg::map_entries(coeff_x.as_mut(), false, |i, n, _| {
@@ -136,8 +143,4 @@ pub fn kernel_gradient_direction(
         }
     }
     Ok(out)
-}
-
-fn rows_equal(a: MatRef<'_, f64>, i: usize, b: MatRef<'_, f64>, n: usize) -> bool {
-    (0..a.ncols()).all(|j| a[(i, j)] == b[(n, j)])
 }

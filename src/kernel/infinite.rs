@@ -1,19 +1,21 @@
 //! Gram matrices of the infinite-width kernels (§4).
 //!
 //! One GEMM gives every inner product x_i·x_j (lower triangle only for train×train); the closed form
-//! of [`super::closed_form`] is then applied entry by entry in parallel, with the norms taken from the
-//! same products so that the diagonal is exact. The element-wise map is written without branches or
-//! library calls (θ from [`super::fastmath::acos`]) so that it vectorises; inputs with zero variance
-//! (x = 0 without bias) are rare and patched afterwards with the general formula.
-
-use std::f64::consts::PI;
+//! of [`super::closed_form`] is then applied entry by entry in parallel. The squared norms (and the
+//! diagonal of the train Gram) come from [`linalg::row_sq_norms`], the same sums [`kernel_value`]
+//! forms, so that a repeated input, in the training set or between test and training sets, gives
+//! exactly the kernel value of the diagonal. The element-wise map is written without branches or
+//! library calls (θ from [`angle_fast`]) so that it vectorises; the rare entries it cannot compute
+//! accurately — pairs with |ρ| > [`super::closed_form::RHO_DIRECT`] (near-duplicates, §8.4) and
+//! inputs with zero variance (x = 0 without bias) — are recomputed afterwards from the rows.
 
 use faer::{Mat, MatMut, MatRef};
 use rayon::prelude::*;
 
 use super::KernelWhat;
-use super::closed_form::{PairGeometry, kernel_from_geometry};
-use super::fastmath;
+use super::closed_form::{
+    angle_fast, bias_offset, kernel_from_angle, kernel_value, pre_activation_sd,
+};
 use crate::error::{Error, Result};
 use crate::linalg;
 use crate::memory;
@@ -29,10 +31,13 @@ pub fn infinite_train_train(
     let n = x.nrows();
     memory::ensure_fits("the N×N train Gram matrix", super::matrix_bytes(n, n))?;
     let mut k = linalg::lower_product(x, x, 1.0);
-    let sq: Vec<f64> = (0..n).map(|i| k[(i, i)]).collect();
+    let sq = linalg::row_sq_norms(x);
+    for (i, &v) in sq.iter().enumerate() {
+        k[(i, i)] = v;
+    }
     let ctx = MapContext::new(arch, what, x.ncols(), &sq, &sq);
     map_columns(k.as_mut(), true, &ctx);
-    patch_zero_variance(k.as_mut(), true, &ctx, &sq, &sq);
+    patch_from_rows(k.as_mut(), true, &ctx, x, x);
     linalg::mirror_lower(k.as_mut());
     Ok(k)
 }
@@ -55,7 +60,7 @@ pub fn infinite_test_train(
     let mut k = linalg::cross_product(z, x, 1.0);
     let ctx = MapContext::new(arch, what, x.ncols(), &sq_z, &sq_x);
     map_columns(k.as_mut(), false, &ctx);
-    patch_zero_variance(k.as_mut(), false, &ctx, &sq_z, &sq_x);
+    patch_from_rows(k.as_mut(), false, &ctx, z, x);
     Ok(k)
 }
 
@@ -75,7 +80,6 @@ pub(crate) fn check_dims(z: MatRef<'_, f64>, x: MatRef<'_, f64>) -> Result<()> {
 struct MapContext {
     arch: Architecture,
     what: KernelWhat,
-    d: usize,
     inv_d: f64,
     offset: f64,
     /// 1/s for row inputs (0 where the variance is zero).
@@ -96,10 +100,13 @@ impl MapContext {
         sq_row: &[f64],
         sq_col: &[f64],
     ) -> Self {
-        let offset = if arch.bias { 1.0 } else { 0.0 };
+        let offset = bias_offset(arch.bias);
         let inv_d = 1.0 / d as f64;
-        let s =
-            |sq: &[f64]| -> Vec<f64> { sq.iter().map(|v| (v * inv_d + offset).sqrt()).collect() };
+        let s = |sq: &[f64]| -> Vec<f64> {
+            sq.iter()
+                .map(|&v| pre_activation_sd(v, inv_d, offset))
+                .collect()
+        };
         let inv = |s: &[f64]| -> Vec<f64> {
             s.iter()
                 .map(|&v| if v > 0.0 { 1.0 / v } else { 0.0 })
@@ -110,7 +117,6 @@ impl MapContext {
         MapContext {
             arch: *arch,
             what,
-            d,
             inv_d,
             offset,
             inv_s_row: inv(&s_row),
@@ -121,34 +127,25 @@ impl MapContext {
     }
 
     /// K for the pair (row i, column j) with inner product `dot`; θ = 0 exactly when `diagonal`.
+    /// NaN where θ must come from the rows (|ρ| > RHO_DIRECT off the diagonal).
     #[inline(always)]
     fn value(&self, dot: f64, i: usize, j: usize, diagonal: bool) -> f64 {
-        let gamma = self.arch.gamma;
         let c = dot * self.inv_d + self.offset;
         let rho = c * self.inv_s_row[i] * self.inv_s_col[j];
-        let theta = if diagonal { 0.0 } else { fastmath::acos(rho) };
-        let phi = ((1.0 + gamma * gamma) * (PI - theta) + 2.0 * gamma * theta) * (0.5 / PI);
-        let need_sigma = self.what == KernelWhat::Nngp
-            || (self.what == KernelWhat::Ntk && self.arch.train_readout);
-        let sigma = if need_sigma {
-            let rho_c = if diagonal { 1.0 } else { rho.clamp(-1.0, 1.0) };
-            let sin = ((1.0 - rho_c) * (1.0 + rho_c)).max(0.0).sqrt();
-            let one_minus = 1.0 - gamma;
-            gamma * c
-                + one_minus
-                    * one_minus
-                    * self.s_row[i]
-                    * self.s_col[j]
-                    * (sin + (PI - theta) * rho_c)
-                    * (0.5 / PI)
-        } else {
-            0.0
-        };
-        match self.what {
-            KernelWhat::Phi => phi,
-            KernelWhat::Nngp => sigma,
-            KernelWhat::Ntk => phi * (dot + self.offset) + sigma,
-        }
+        let theta = if diagonal { 0.0 } else { angle_fast(rho) };
+        let cos = if diagonal { 1.0 } else { rho.clamp(-1.0, 1.0) };
+        let sin = ((1.0 - cos) * (1.0 + cos)).max(0.0).sqrt();
+        kernel_from_angle(
+            self.what,
+            &self.arch,
+            theta,
+            cos,
+            sin,
+            dot,
+            c,
+            self.s_row[i],
+            self.s_col[j],
+        )
     }
 }
 
@@ -191,45 +188,52 @@ fn map_columns(m: MatMut<'_, f64>, symmetric: bool, ctx: &MapContext) {
         });
 }
 
-/// Recomputes the rows and columns of zero-variance inputs (x = 0 without bias) with the general
-/// formula of [`kernel_from_geometry`], which knows their limits. The map left them wrong, and the
-/// inner products are recovered from the stored values where needed.
-fn patch_zero_variance(
+/// Recomputes from the rows, with [`kernel_value`], the entries the vectorised map leaves wrong:
+/// those it marked NaN (ill-conditioned θ, near-duplicate pairs) and the rows and columns of
+/// zero-variance inputs (x = 0 without bias), whose limits the general formula knows.
+fn patch_from_rows(
     mut m: MatMut<'_, f64>,
     symmetric: bool,
     ctx: &MapContext,
-    sq_row: &[f64],
-    sq_col: &[f64],
+    rows: MatRef<'_, f64>,
+    cols: MatRef<'_, f64>,
 ) {
-    let zero_rows: Vec<usize> = (0..m.nrows()).filter(|&i| ctx.s_row[i] <= 0.0).collect();
-    let zero_cols: Vec<usize> = (0..m.ncols()).filter(|&j| ctx.s_col[j] <= 0.0).collect();
-    if zero_rows.is_empty() && zero_cols.is_empty() {
+    let zero_row: Vec<bool> = ctx.s_row.iter().map(|&s| s <= 0.0).collect();
+    let zero_col: Vec<bool> = ctx.s_col.iter().map(|&s| s <= 0.0).collect();
+    let mref = m.as_ref();
+    // Column by column in parallel; each column's list is in row order, and the lists are
+    // concatenated in column order, so the result does not depend on the thread count.
+    let entries: Vec<(usize, usize)> = (0..mref.ncols())
+        .into_par_iter()
+        .flat_map_iter(|j| {
+            let start = if symmetric { j } else { 0 };
+            let zero_row = &zero_row;
+            let zc = zero_col[j];
+            (start..mref.nrows())
+                .filter(move |&i| zc || zero_row[i] || mref[(i, j)].is_nan())
+                .map(move |i| (i, j))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if entries.is_empty() {
         return;
     }
-    // Zero variance without bias means the input is the zero vector, so every inner product with
-    // it is 0: the pair's geometry is known without the overwritten dot product.
-    let fix = |i: usize, j: usize| {
-        let g = PairGeometry::new(
-            0.0,
-            sq_col[j],
-            sq_row[i],
-            ctx.d,
-            ctx.arch.bias,
-            symmetric && i == j,
-        );
-        kernel_from_geometry(&g, &ctx.arch, ctx.what)
-    };
-    let entries: Vec<(usize, usize)> = zero_rows
-        .iter()
-        .flat_map(|&i| (0..m.ncols()).map(move |j| (i, j)))
-        .chain(
-            zero_cols
-                .iter()
-                .flat_map(|&j| (0..m.nrows()).map(move |i| (i, j))),
-        )
-        .filter(|&(i, j)| !symmetric || i >= j)
+    let (d, row_major, col_major) = (
+        rows.ncols(),
+        linalg::to_row_major(rows),
+        linalg::to_row_major(cols),
+    );
+    let values: Vec<f64> = entries
+        .par_iter()
+        .map(|&(i, j)| {
+            kernel_value(
+                &row_major[i * d..(i + 1) * d],
+                &col_major[j * d..(j + 1) * d],
+                &ctx.arch,
+                ctx.what,
+            )
+        })
         .collect();
-    let values: Vec<f64> = entries.par_iter().map(|&(i, j)| fix(i, j)).collect();
     for (&(i, j), v) in entries.iter().zip(values) {
         m[(i, j)] = v;
     }
