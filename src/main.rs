@@ -1,5 +1,7 @@
-//! `ntk-perturb` binary: a thin shell over [`ntk_perturb::cli`].
+//! `ntk-perturb` binary: parses the command line and calls one library function per subcommand.
+
+mod cli;
 
 fn main() {
-    std::process::exit(ntk_perturb::cli::main());
+    std::process::exit(cli::main());
 }

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use ntk_perturb::kernel::{KernelWhat, kernel_value};
-use ntk_perturb::network::Architecture;
+use ntk_perturb::model::Architecture;
 
 use common::{generate, run, stderr};
 
@@ -159,7 +159,7 @@ fn bad_times_and_losses_fail_with_exit_code_2() {
 fn too_large_mse_dynamics_are_refused_before_the_gram_is_built() {
     let available = ntk_perturb::memory::available_bytes() as f64;
     let n = (available / 24.0).sqrt().ceil() as usize;
-    let needed = ntk_perturb::dynamics::memory_bytes(n, 0, ntk_perturb::dynamics::Loss::Mse);
+    let needed = ntk_perturb::dynamics::memory_bytes(n, 0, ntk_perturb::model::Loss::Mse);
     assert!(needed as f64 > 1.5 * available && (8 * n * n) as f64 <= 0.34 * available);
 
     let dir = tempfile::tempdir().unwrap();

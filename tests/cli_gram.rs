@@ -5,7 +5,6 @@ mod common;
 
 use std::path::Path;
 
-
 use common::{generate, run, stderr};
 
 /// Θ(x, z) = Φ_γ(x, z)·(x·z + 1) with Φ_γ = E[φ'(u)φ'(v)] written as orthant probabilities of the
@@ -48,11 +47,17 @@ fn gram_writes_the_closed_form_kernel_and_its_configuration() {
     for i in 0..12 {
         for j in 0..12 {
             let r = sheppard_ntk(&common::row(&tr.x, i), &common::row(&tr.x, j), 0.25);
-            assert!((k[(i, j)] - r).abs() <= 1e-12 * (1.0 + r.abs()), "K[{i},{j}]");
+            assert!(
+                (k[(i, j)] - r).abs() <= 1e-12 * (1.0 + r.abs()),
+                "K[{i},{j}]"
+            );
         }
         for t in 0..4 {
             let r = sheppard_ntk(&common::row(&te.x, t), &common::row(&tr.x, i), 0.25);
-            assert!((kt[(t, i)] - r).abs() <= 1e-12 * (1.0 + r.abs()), "K_test[{t},{i}]");
+            assert!(
+                (kt[(t, i)] - r).abs() <= 1e-12 * (1.0 + r.abs()),
+                "K_test[{t},{i}]"
+            );
         }
     }
     let config = std::fs::read_to_string(out.join("config.toml")).unwrap();

@@ -3,9 +3,10 @@
 mod common;
 
 use faer::Mat;
-use ntk_perturb::dynamics::{LinearizedFlow, Loss, OdeOptions, parse_times};
+use ntk_perturb::dynamics::{LinearizedFlow, OdeOptions, parse_times};
 use ntk_perturb::kernel::{KernelWhat, infinite_test_train, infinite_train_train};
-use ntk_perturb::network::Architecture;
+use ntk_perturb::model::Architecture;
+use ntk_perturb::model::Loss;
 
 fn setup(n: usize, d: usize, seed: u64) -> (Mat<f64>, Mat<f64>, Vec<f64>, Vec<f64>) {
     let x = common::normal_matrix(n, d, seed);

@@ -5,9 +5,10 @@ mod common;
 
 use faer::Mat;
 use faer::linalg::solvers::Solve;
-use ntk_perturb::dynamics::{LinearizedFlow, Loss, OdeOptions};
+use ntk_perturb::dynamics::{LinearizedFlow, OdeOptions};
 use ntk_perturb::kernel::{KernelWhat, infinite_train_train};
-use ntk_perturb::network::Architecture;
+use ntk_perturb::model::Architecture;
+use ntk_perturb::model::Loss;
 
 /// expm(A) by scaling and squaring: A/2^s with ‖A‖₁/2^s ≤ 1/4, Taylor series to 24 terms, s squarings.
 fn expm(a: &Mat<f64>) -> Mat<f64> {

@@ -6,9 +6,10 @@ mod common;
 
 use faer::Mat;
 use ntk_perturb::Error;
-use ntk_perturb::dynamics::{LinearizedFlow, Loss, OdeOptions, dormand_prince, sigmoid, softplus};
+use ntk_perturb::dynamics::{LinearizedFlow, OdeOptions, dormand_prince};
 use ntk_perturb::kernel::{KernelWhat, infinite_train_train};
-use ntk_perturb::network::Architecture;
+use ntk_perturb::model::Architecture;
+use ntk_perturb::model::{Loss, sigmoid, softplus};
 
 fn data(n: usize, d: usize, seed: u64, f0_scale: f64) -> (Mat<f64>, Vec<f64>, Vec<f64>) {
     let x = common::normal_matrix(n, d, seed);

@@ -7,7 +7,7 @@ mod common;
 use faer::Mat;
 use ntk_perturb::dynamics::Spectrum;
 use ntk_perturb::kernel::{KernelWhat, infinite_train_train};
-use ntk_perturb::network::Architecture;
+use ntk_perturb::model::Architecture;
 
 fn ntk_gram(n: usize, d: usize, seed: u64) -> Mat<f64> {
     let x = common::normal_matrix(n, d, seed);

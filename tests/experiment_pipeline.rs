@@ -2,9 +2,9 @@
 //! surrogates agree; the condition bookkeeping follows its definitions.
 
 use ntk_perturb::data::shifted_gauss;
-use ntk_perturb::experiment::conditions::{self, ConditionTerms};
-use ntk_perturb::experiment::{RunConfig, SweepSpec, TidyRow};
-use ntk_perturb::network::Architecture;
+use ntk_perturb::model::Architecture;
+use ntk_perturb::study::experiment::conditions::{self, ConditionTerms};
+use ntk_perturb::study::experiment::{RunConfig, SweepSpec, TidyRow};
 
 fn small() -> RunConfig {
     RunConfig {
@@ -79,11 +79,11 @@ fn scenario_a_agreement_and_perturbation_accuracy_rise_with_eps() {
 #[test]
 fn theory_model_learns_from_perturbations() {
     let cfg = RunConfig {
-        model: ntk_perturb::experiment::Model::Theory,
+        model: ntk_perturb::study::experiment::Model::Theory,
         eps: Some(0.5),
         ..small()
     };
-    let res = ntk_perturb::experiment::run(&cfg).unwrap();
+    let res = ntk_perturb::study::experiment::run(&cfg).unwrap();
     assert!(res.metrics.agreement > 0.95, "{res:?}");
     assert_eq!(res.conditions.c1, 1.0);
     assert!(res.metrics.standard_train > 0.85);
@@ -127,7 +127,7 @@ fn surrogates_agree_in_sign_everywhere_as_gamma_tends_to_one() {
         steps_g: 50,
         ..small()
     };
-    let res = ntk_perturb::experiment::run(&cfg).unwrap();
+    let res = ntk_perturb::study::experiment::run(&cfg).unwrap();
     assert_eq!(res.conditions.c3, 1.0);
 }
 

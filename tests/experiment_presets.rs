@@ -1,10 +1,10 @@
 //! Figure presets: every preset of the paper's experiments exists and expands to valid runs, and a
 //! small preset run summarises its own results.csv into the right means and standard deviations.
 
-use ntk_perturb::experiment::maps::map_panels;
-use ntk_perturb::experiment::presets::{NAMES, Panel, Preset, preset};
-use ntk_perturb::experiment::reproduce::{mean_std, panel_spec};
-use ntk_perturb::experiment::{ReproduceOptions, RunConfig, run_preset};
+use ntk_perturb::study::experiment::maps::map_panels;
+use ntk_perturb::study::experiment::presets::{NAMES, Panel, Preset, preset};
+use ntk_perturb::study::experiment::reproduce::{mean_std, panel_spec};
+use ntk_perturb::study::experiment::{ReproduceOptions, RunConfig, run_preset};
 
 #[test]
 fn every_preset_expands_to_valid_cells_quick_and_full() {

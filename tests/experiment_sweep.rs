@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use ntk_perturb::Error;
-use ntk_perturb::experiment::{
+use ntk_perturb::study::experiment::{
     KEYS, METRICS, RunConfig, SECOND_STAGE_KEYS, Scenario, Shard, SweepOptions, SweepSpec, TidyRow,
     first_stage_key, run,
 };
@@ -88,7 +88,7 @@ fn interrupted_sweep_resumes_to_identical_results() {
     let text = String::from_utf8(full.clone()).unwrap();
     assert_eq!(
         text.lines().count(),
-        1 + 4 * ntk_perturb::experiment::METRICS.len()
+        1 + 4 * ntk_perturb::study::experiment::METRICS.len()
     );
 
     // Interrupted in the middle of a line of the third cell.

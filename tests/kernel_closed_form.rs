@@ -7,7 +7,7 @@ use std::f64::consts::PI;
 
 use faer::{Mat, Side};
 use ntk_perturb::kernel::{self, KernelWhat, kernel_value};
-use ntk_perturb::network::Architecture;
+use ntk_perturb::model::Architecture;
 
 fn arch(gamma: f64, bias: bool, train_readout: bool) -> Architecture {
     Architecture {

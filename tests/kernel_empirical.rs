@@ -6,7 +6,7 @@ mod common;
 
 use faer::Mat;
 use ntk_perturb::kernel::{self, KernelWhat};
-use ntk_perturb::network::{Architecture, Init, NetworkConfig, Params, Readout, activation};
+use ntk_perturb::model::{Architecture, Init, NetworkConfig, Params, Readout, activation};
 
 fn config(
     width: usize,

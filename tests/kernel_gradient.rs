@@ -5,7 +5,7 @@ mod common;
 
 use faer::Mat;
 use ntk_perturb::kernel::{self, KernelWhat, kernel_value};
-use ntk_perturb::network::Architecture;
+use ntk_perturb::model::Architecture;
 
 /// h(z) = Σ_n α_n Θ(x_n, z) through the Gram routine.
 fn predictor(z: &[f64], x: &Mat<f64>, alpha: &[f64], arch: &Architecture) -> f64 {

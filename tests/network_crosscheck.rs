@@ -9,11 +9,10 @@ mod common;
 
 use faer::Mat;
 use ntk_perturb::kernel::{KernelWhat, empirical_test_train};
-use ntk_perturb::network::crosscheck::{
+use ntk_perturb::model::{Architecture, Init, Loss, NetworkConfig, Readout};
+use ntk_perturb::network::{Network, TrainOptions};
+use ntk_perturb::study::crosscheck::{
     CrosscheckOptions, crosscheck, fit_errors, fit_power_law, mean_by_width,
-};
-use ntk_perturb::network::{
-    Architecture, Init, Loss, Network, NetworkConfig, Readout, TrainOptions,
 };
 
 fn shifted_gauss(n: usize, d: usize, seed: u64) -> (Mat<f64>, Vec<f64>) {

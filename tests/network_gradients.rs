@@ -7,7 +7,8 @@
 mod common;
 
 use faer::Mat;
-use ntk_perturb::network::{Architecture, Init, Loss, Network, NetworkConfig, Readout};
+use ntk_perturb::model::{Architecture, Init, Loss, NetworkConfig, Readout};
+use ntk_perturb::network::Network;
 
 const LOSSES: [Loss; 4] = [Loss::Identity, Loss::Mse, Loss::Logistic, Loss::Exponential];
 

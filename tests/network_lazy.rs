@@ -8,9 +8,8 @@ mod common;
 
 use faer::Mat;
 use ntk_perturb::kernel::{KernelWhat, empirical_test_train, empirical_train_train};
-use ntk_perturb::network::{
-    Architecture, Init, Loss, Network, NetworkConfig, Readout, TrainOptions,
-};
+use ntk_perturb::model::{Architecture, Init, Loss, NetworkConfig, Readout};
+use ntk_perturb::network::{Network, TrainOptions};
 
 /// Shifted-Gauss-like data: half N(+0.3·1, I) labelled +1, half N(−0.3·1, I) labelled −1 (§7.1).
 fn shifted_gauss(n: usize, d: usize, seed: u64) -> (Mat<f64>, Vec<f64>) {

@@ -9,9 +9,8 @@ mod common;
 
 use faer::Mat;
 use ntk_perturb::Error;
-use ntk_perturb::network::{
-    Architecture, Init, Loss, Network, NetworkConfig, Params, Readout, TrainOptions,
-};
+use ntk_perturb::model::{Architecture, Init, Loss, NetworkConfig, Params, Readout};
+use ntk_perturb::network::{Network, TrainOptions};
 
 const LOSSES: [Loss; 4] = [Loss::Identity, Loss::Mse, Loss::Logistic, Loss::Exponential];
 

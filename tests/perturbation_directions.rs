@@ -6,15 +6,17 @@ mod common;
 
 use faer::Mat;
 use ntk_perturb::data::{Dataset, shifted_gauss};
-use ntk_perturb::dynamics::{Loss, OdeOptions};
+use ntk_perturb::dynamics::OdeOptions;
 use ntk_perturb::kernel::{self, KernelWhat};
-use ntk_perturb::network::{Architecture, Init, Network, NetworkConfig, Readout};
+use ntk_perturb::model::Loss;
+use ntk_perturb::model::{Architecture, Init, NetworkConfig, Readout};
+use ntk_perturb::network::Network;
 use ntk_perturb::perturbation::directions::{cosine, row, steps_for};
-use ntk_perturb::perturbation::parallel::{self, Grid};
 use ntk_perturb::perturbation::{
     AttackOptions, Directions, Linearization, Source, compare, lazy_gradient, lazy_output,
     projected,
 };
+use ntk_perturb::study::parallel::{self, Grid};
 
 fn config(width: usize, gamma: f64, bias: bool, train_readout: bool, init: Init) -> NetworkConfig {
     NetworkConfig {

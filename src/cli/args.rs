@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use crate::data::{Center, Dataset, Preprocess};
-use crate::error::Result;
-use crate::network::{Architecture, Init, NetworkConfig, Readout};
+use ntk_perturb::data::{Center, Dataset, Preprocess};
+use ntk_perturb::error::Result;
+use ntk_perturb::model::{Architecture, Init, NetworkConfig, Readout};
 
 /// Flags every subcommand has.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -57,7 +57,7 @@ impl DataArgs {
             test_subset: self.test_subset,
             seed,
         };
-        crate::data::load(&self.train, self.test.as_deref(), &pre)
+        ntk_perturb::data::load(&self.train, self.test.as_deref(), &pre)
     }
 }
 

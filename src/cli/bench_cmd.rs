@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::output::say;
 use super::{CommonArgs, Outputs};
-use crate::bench::{self, BenchRow};
-use crate::error::{Result, human_bytes};
+use ntk_perturb::error::{Result, human_bytes};
+use ntk_perturb::study::bench::{self, BenchRow};
 
 /// Arguments of `bench`.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -56,7 +56,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     for stage in stages {
         rows.push(report(&args, stage()?));
     }
-    crate::io::write_rows(&out.file("bench.csv"), &rows)?;
+    ntk_perturb::io::write_rows(&out.file("bench.csv"), &rows)?;
     out.write_config("bench", threads, &args)?;
     out.commit();
     Ok(())

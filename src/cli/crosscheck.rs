@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use super::output::{progress_bar, say};
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
-use crate::dynamics::OdeOptions;
-use crate::error::Result;
-use crate::network::Loss;
-use crate::network::crosscheck::{
+use ntk_perturb::dynamics::OdeOptions;
+use ntk_perturb::error::Result;
+use ntk_perturb::model::Loss;
+use ntk_perturb::study::crosscheck::{
     self, CrosscheckOptions, ERROR_QUANTITIES, QuantityRow, fit_errors, mean_by_width,
 };
 
@@ -100,9 +100,9 @@ pub fn run(args: CrosscheckArgs) -> Result<()> {
     let elapsed = start.elapsed().as_secs_f64();
 
     let rows: Vec<QuantityRow> = runs.iter().flat_map(|r| r.rows()).collect();
-    crate::io::write_rows(&out.file("crosscheck.csv"), &rows)?;
+    ntk_perturb::io::write_rows(&out.file("crosscheck.csv"), &rows)?;
     let fits = fit_errors(&runs);
-    crate::io::write_rows(&out.file("crosscheck_fit.csv"), &fits)?;
+    ntk_perturb::io::write_rows(&out.file("crosscheck_fit.csv"), &fits)?;
     out.write_config("crosscheck", threads, &args)?;
 
     if !args.common.quiet {

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::CommonArgs;
 use super::output::{ResolvedConfig, say};
-use crate::data::{self, DEFAULT_SHIFT, Dataset};
-use crate::error::{Error, Result};
+use ntk_perturb::data::{self, DEFAULT_SHIFT, Dataset};
+use ntk_perturb::error::{Error, Result};
 
 /// Which generator.
 #[derive(Debug, Subcommand)]
@@ -97,7 +97,7 @@ fn write_beside<T: Serialize>(out: &Path, config: &T) -> Result<()> {
     let path = PathBuf::from(name);
     let text = toml::to_string_pretty(config)
         .map_err(|e| Error::numerical("writing the configuration", e.to_string()))?;
-    crate::io::write_atomic(&path, |w| {
+    ntk_perturb::io::write_atomic(&path, |w| {
         w.write_all(text.as_bytes())
             .map_err(|e| Error::io(&path, e))
     })

@@ -10,10 +10,11 @@ use serde::Serialize;
 
 use super::output::say;
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
-use crate::dynamics::{self, LinearizedFlow, Loss, OdeOptions};
-use crate::error::{Error, Result};
-use crate::kernel::{self, KernelKind, KernelWhat};
-use crate::network::Network;
+use ntk_perturb::dynamics::{self, LinearizedFlow, OdeOptions};
+use ntk_perturb::error::{Error, Result};
+use ntk_perturb::kernel::{self, KernelKind, KernelWhat};
+use ntk_perturb::model::Loss;
+use ntk_perturb::network::Network;
 
 /// Where the initial outputs f_0 come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ValueEnum)]
@@ -99,7 +100,7 @@ struct SummaryRow {
     train_accuracy: f64,
     test_accuracy: Option<f64>,
     /// mse: eigenvalues of K at or below τ·λ_max (τ = 10·N·ε), left out by the flow and by the
-    /// pseudo-inverse at t = ∞ (§8); empty for the other losses.
+    /// pseudo-inverse at t = ∞ (§8.4); empty for the other losses.
     zero_eigenvalues: Option<usize>,
 }
 
@@ -139,7 +140,7 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
     let out = Outputs::prepare(&args.out, args.force)?;
     let (train, test) = args.data.load(args.common.seed)?;
     // Refuse before the Gram matrices are built, not after.
-    crate::memory::ensure_fits(
+    ntk_perturb::memory::ensure_fits(
         "the training dynamics (Gram matrices and their solver)",
         dynamics::memory_bytes(train.n(), test.as_ref().map_or(0, |t| t.n()), args.loss),
     )?;
@@ -222,19 +223,19 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
                     y,
                 });
             }
-            test_accuracy = Some(dynamics::accuracy(&f_test, &ts.y));
+            test_accuracy = Some(ntk_perturb::model::accuracy(&f_test, &ts.y));
         }
         summary.push(SummaryRow {
             t,
             loss: args.loss.mean(&f_train, &train.y),
-            train_accuracy: dynamics::accuracy(&f_train, &train.y),
+            train_accuracy: ntk_perturb::model::accuracy(&f_train, &train.y),
             test_accuracy,
             zero_eigenvalues: flow.spectrum().map(|_| sol.dropped),
         });
     }
-    crate::io::write_rows(&out.file("predictions.csv"), &predictions)?;
-    crate::io::write_rows(&out.file("coefficients.csv"), &coefficients)?;
-    crate::io::write_rows(&out.file("summary.csv"), &summary)?;
+    ntk_perturb::io::write_rows(&out.file("predictions.csv"), &predictions)?;
+    ntk_perturb::io::write_rows(&out.file("coefficients.csv"), &coefficients)?;
+    ntk_perturb::io::write_rows(&out.file("summary.csv"), &summary)?;
     if let Some(s) = flow.spectrum() {
         let rows: Vec<SpectrumRow> = s
             .eigenvalues
@@ -242,7 +243,7 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
             .enumerate()
             .map(|(index, &eigenvalue)| SpectrumRow { index, eigenvalue })
             .collect();
-        crate::io::write_rows(&out.file("spectrum.csv"), &rows)?;
+        ntk_perturb::io::write_rows(&out.file("spectrum.csv"), &rows)?;
     }
     out.write_config("dynamics", threads, &args)?;
     if let Some(last) = summary.last() {

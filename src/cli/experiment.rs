@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::Outputs;
 use super::output::{ResolvedConfig, progress_bar, say};
-use crate::error::{Error, Result};
-use crate::experiment::{Shard, SweepOptions, SweepSpec};
+use ntk_perturb::error::{Error, Result};
+use ntk_perturb::study::experiment::{Shard, SweepOptions, SweepSpec};
 
 /// Arguments of `experiment`.
 ///
@@ -87,7 +87,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         seed: args.seed,
         sweep: sweep.resolved(),
     };
-    crate::io::write_config(
+    ntk_perturb::io::write_config(
         out.path(),
         &ResolvedConfig::new("experiment", threads, &resolved),
     )?;

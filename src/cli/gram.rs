@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::output::say;
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
-use crate::error::Result;
-use crate::kernel::{self, KernelKind, KernelWhat};
-use crate::network::Params;
+use ntk_perturb::error::Result;
+use ntk_perturb::kernel::{self, KernelKind, KernelWhat};
+use ntk_perturb::model::Params;
 
 /// Matrix file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ValueEnum)]
@@ -105,9 +105,11 @@ pub fn run(args: GramArgs) -> Result<()> {
 
 fn write_matrix(out: &Outputs, stem: &str, m: &Mat<f64>, format: MatrixFormat) -> Result<()> {
     match format {
-        MatrixFormat::Npy => crate::io::write_npy(&out.file(&format!("{stem}.npy")), m.as_ref()),
+        MatrixFormat::Npy => {
+            ntk_perturb::io::write_npy(&out.file(&format!("{stem}.npy")), m.as_ref())
+        }
         MatrixFormat::Csv => {
-            crate::io::write_matrix_csv(&out.file(&format!("{stem}.csv")), m.as_ref())
+            ntk_perturb::io::write_matrix_csv(&out.file(&format!("{stem}.csv")), m.as_ref())
         }
     }
 }

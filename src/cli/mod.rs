@@ -18,9 +18,9 @@ mod train;
 use clap::{Parser, Subcommand};
 
 pub use args::{CommonArgs, DataArgs, NetworkArgs};
-pub use output::{Outputs, progress_bar};
+pub use output::Outputs;
 
-use crate::error::{Error, Result};
+use ntk_perturb::error::{Error, Result};
 
 /// Exact NTK theory and finite-width simulation of learning from adversarial perturbations.
 #[derive(Debug, Parser)]

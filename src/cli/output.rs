@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::error::Result;
-use crate::io::OutputDir;
+use ntk_perturb::error::Result;
+use ntk_perturb::io::OutputDir;
 
 /// The output directory of one run. If the run fails, a directory this run created is removed,
 /// so a failed run leaves nothing behind.
@@ -46,7 +46,7 @@ impl Outputs {
         threads: usize,
         args: &T,
     ) -> Result<()> {
-        crate::io::write_config(self.path(), &ResolvedConfig::new(command, threads, args))
+        ntk_perturb::io::write_config(self.path(), &ResolvedConfig::new(command, threads, args))
     }
 
     /// Marks the run as complete: the directory is kept.

@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use super::output::{progress_bar, say};
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
-use crate::dynamics::{self, Loss, OdeOptions};
-use crate::error::{Error, Result};
-use crate::perturbation::parallel::{self, Grid};
+use ntk_perturb::dynamics::{self, OdeOptions};
+use ntk_perturb::error::{Error, Result};
+use ntk_perturb::model::Loss;
+use ntk_perturb::study::parallel::{self, Grid};
 
 /// Arguments of `parallel`.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -98,8 +99,8 @@ pub fn run(args: ParallelArgs) -> Result<()> {
     bar.finish_and_clear();
     let elapsed = start.elapsed().as_secs_f64();
     let summary = parallel::summarize(&sweep.rows);
-    crate::io::write_rows(&out.file("parallel.csv"), &sweep.rows)?;
-    crate::io::write_rows(&out.file("parallel_summary.csv"), &summary)?;
+    ntk_perturb::io::write_rows(&out.file("parallel.csv"), &sweep.rows)?;
+    ntk_perturb::io::write_rows(&out.file("parallel_summary.csv"), &summary)?;
     parallel::plot_against_time(
         &summary,
         "cos_net_sum",

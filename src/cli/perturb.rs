@@ -10,11 +10,12 @@ use serde::Serialize;
 
 use super::output::{progress_bar, say};
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
-use crate::dynamics::{Loss, OdeOptions};
-use crate::error::{Error, Result};
-use crate::kernel;
-use crate::perturbation::directions::{self, Linearization, Source, steps_for};
-use crate::perturbation::{
+use ntk_perturb::dynamics::OdeOptions;
+use ntk_perturb::error::{Error, Result};
+use ntk_perturb::kernel;
+use ntk_perturb::model::Loss;
+use ntk_perturb::perturbation::directions::{self, Linearization, Source, steps_for};
+use ntk_perturb::perturbation::{
     AttackOptions, Norm, TargetKind, draw_targets, eps_from_per_coordinate, projected,
 };
 
@@ -145,7 +146,7 @@ pub fn run(args: PerturbArgs) -> Result<()> {
     let elapsed = start.elapsed().as_secs_f64();
 
     write_perturbations(&out.file("perturbations.csv.gz"), &targets, &pert.eta)?;
-    crate::io::write_rows(&out.file("directions.csv"), &rows)?;
+    ntk_perturb::io::write_rows(&out.file("directions.csv"), &rows)?;
     out.write_config("perturb", threads, &args)?;
 
     let quiet = args.common.quiet;
@@ -204,7 +205,7 @@ pub fn run(args: PerturbArgs) -> Result<()> {
 
 /// perturbations.csv.gz: index, target, eta_0..eta_{d−1}.
 fn write_perturbations(path: &Path, targets: &[f64], eta: &Mat<f64>) -> Result<()> {
-    crate::io::write_atomic(path, |w| {
+    ntk_perturb::io::write_atomic(path, |w| {
         let io = |e| Error::io(path, e);
         let mut line = String::from("index,target");
         for j in 0..eta.ncols() {
@@ -216,10 +217,10 @@ fn write_perturbations(path: &Path, targets: &[f64], eta: &Mat<f64>) -> Result<(
             line.clear();
             line.push_str(&i.to_string());
             line.push(',');
-            crate::io::push_f64(&mut line, t);
+            ntk_perturb::io::push_f64(&mut line, t);
             for j in 0..eta.ncols() {
                 line.push(',');
-                crate::io::push_f64(&mut line, eta[(i, j)]);
+                ntk_perturb::io::push_f64(&mut line, eta[(i, j)]);
             }
             line.push('\n');
             w.write_all(line.as_bytes()).map_err(io)?;

@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use super::Outputs;
 use super::output::{progress_bar, say};
-use crate::error::{Error, Result};
-use crate::experiment::maps::{map_panels, run_map};
-use crate::experiment::presets::{NAMES, preset};
-use crate::experiment::{ReproduceOptions, run_preset};
+use ntk_perturb::error::{Error, Result};
+use ntk_perturb::study::experiment::maps::{map_panels, run_map};
+use ntk_perturb::study::experiment::presets::{NAMES, preset};
+use ntk_perturb::study::experiment::{ReproduceOptions, run_preset};
 
 /// Arguments of `reproduce`.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -155,7 +155,7 @@ fn run_maps(args: &ReproduceArgs, threads: usize) -> Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    crate::io::write_rows(&out.file("maps_summary.csv"), &summary)?;
+    ntk_perturb::io::write_rows(&out.file("maps_summary.csv"), &summary)?;
     out.write_config("reproduce", threads, args)?;
     for s in &summary {
         say(

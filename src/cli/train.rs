@@ -9,8 +9,9 @@ use serde::Serialize;
 
 use super::output::{progress_bar, say};
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
-use crate::error::Result;
-use crate::network::{Loss, Network, TrainOptions};
+use ntk_perturb::error::Result;
+use ntk_perturb::model::Loss;
+use ntk_perturb::network::{Network, TrainOptions};
 
 /// Arguments of `train`.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -95,7 +96,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     bar.finish_and_clear();
     let elapsed = start.elapsed().as_secs_f64();
 
-    crate::io::write_rows(&out.file("trajectory.csv"), &trajectory)?;
+    ntk_perturb::io::write_rows(&out.file("trajectory.csv"), &trajectory)?;
     let mut predictions = Vec::new();
     let mut splits = vec![("train", &train)];
     if let Some(t) = &test {
@@ -115,11 +116,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 }),
         );
     }
-    crate::io::write_rows(&out.file("predictions.csv"), &predictions)?;
+    ntk_perturb::io::write_rows(&out.file("predictions.csv"), &predictions)?;
     let p = &net.params;
-    crate::io::write_npy(&out.file("w.npy"), p.w.as_ref())?;
-    crate::io::write_npy(&out.file("b.npy"), column(&p.b).as_ref())?;
-    crate::io::write_npy(&out.file("a.npy"), column(&p.a).as_ref())?;
+    ntk_perturb::io::write_npy(&out.file("w.npy"), p.w.as_ref())?;
+    ntk_perturb::io::write_npy(&out.file("b.npy"), column(&p.b).as_ref())?;
+    ntk_perturb::io::write_npy(&out.file("a.npy"), column(&p.a).as_ref())?;
     out.write_config("train", threads, &args)?;
 
     if let Some(last) = trajectory.last() {

@@ -35,8 +35,7 @@ pub use spectrum::Spectrum;
 
 use crate::error::{Error, Result};
 use crate::linalg;
-
-pub use crate::network::loss::{Loss, accuracy, sigmoid, softplus};
+use crate::model::Loss;
 
 /// Tolerances of the adaptive integrator used by the logistic and exponential losses.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

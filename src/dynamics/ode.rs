@@ -18,9 +18,10 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef};
 
-use super::{Loss, OdeOptions};
+use super::OdeOptions;
 use crate::error::{Error, Result};
 use crate::linalg;
+use crate::model::Loss;
 
 // Dormand–Prince 5(4) tableau (the nodes c_i are not needed: the system is autonomous). Row 7 holds
 // the fifth-order weights, so stage 7 is evaluated at the new point and reused (first same as last).

@@ -32,7 +32,7 @@ pub fn write_matrix_csv(path: &Path, m: MatRef<'_, f64>) -> Result<()> {
 }
 
 /// Appends the shortest round-trip text of `v` to `out`.
-pub(crate) fn push_f64(out: &mut String, v: f64) {
+pub fn push_f64(out: &mut String, v: f64) {
     use std::fmt::Write as _;
     // An undefined quantity (NaN, ±inf) is an empty cell: no table ever holds NaN.
     if !v.is_finite() {

@@ -11,7 +11,7 @@
 //!
 //! Zero-variance inputs (x = 0 without bias) follow φ'_γ(0) = 1: u ≡ 0, so Φ = E[φ'(v)] = (1+γ)/2 and Σ = 0.
 //!
-//! # The angle θ, computed in one place (§8.4)
+//! # The angle θ, computed in one place (§8.2)
 //!
 //! Everywhere the crate needs θ it comes from this module, by one of two paths:
 //!
@@ -31,7 +31,7 @@ use std::f64::consts::PI;
 
 use super::KernelWhat;
 use super::fastmath;
-use crate::network::Architecture;
+use crate::model::Architecture;
 
 /// 1 − 2⁻²⁰: above this |ρ| the angle is computed from the rows ([`angle_from_rows`]), not from ρ.
 pub const RHO_DIRECT: f64 = 1.0 - 1.0 / 1_048_576.0;

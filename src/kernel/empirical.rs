@@ -16,7 +16,7 @@ use super::infinite::check_dims;
 use crate::error::{Error, Result};
 use crate::linalg;
 use crate::memory;
-use crate::network::{Params, activation, activation_derivative};
+use crate::model::{Params, activation, activation_derivative};
 
 /// Per-input feature matrices whose row inner products give the empirical kernels.
 struct Features {
@@ -86,7 +86,7 @@ fn feature_bytes(rows: usize, width: usize) -> u64 {
 pub fn empirical_train_train(
     params: &Params,
     x: MatRef<'_, f64>,
-    arch: &crate::network::Architecture,
+    arch: &crate::model::Architecture,
     what: KernelWhat,
 ) -> Result<Mat<f64>> {
     arch.validate()?;
@@ -131,7 +131,7 @@ pub fn empirical_test_train(
     params: &Params,
     z: MatRef<'_, f64>,
     x: MatRef<'_, f64>,
-    arch: &crate::network::Architecture,
+    arch: &crate::model::Architecture,
     what: KernelWhat,
 ) -> Result<Mat<f64>> {
     arch.validate()?;

@@ -23,7 +23,7 @@ use super::closed_form::PairGeometry;
 use super::infinite::{check_dims, infinite_test_train};
 use crate::error::{Error, Result};
 use crate::linalg;
-use crate::network::Architecture;
+use crate::model::Architecture;
 
 fn check_alpha(x: MatRef<'_, f64>, alpha: &[f64]) -> Result<()> {
     if alpha.len() != x.nrows() {

@@ -6,7 +6,7 @@
 //! forms, so that a repeated input, in the training set or between test and training sets, gives
 //! exactly the kernel value of the diagonal. The element-wise map is written without branches or
 //! library calls (θ from [`angle_fast`]) so that it vectorises; the rare entries it cannot compute
-//! accurately — pairs with |ρ| > [`super::closed_form::RHO_DIRECT`] (near-duplicates, §8.4) and
+//! accurately — pairs with |ρ| > [`super::closed_form::RHO_DIRECT`] (near-duplicates, §8.2) and
 //! inputs with zero variance (x = 0 without bias) — are recomputed afterwards from the rows.
 
 use faer::{Mat, MatMut, MatRef};
@@ -19,7 +19,7 @@ use super::closed_form::{
 use crate::error::{Error, Result};
 use crate::linalg;
 use crate::memory;
-use crate::network::Architecture;
+use crate::model::Architecture;
 
 /// K(X, X) for the rows of `x` (N×d): a full symmetric N×N matrix computed from one triangle.
 pub fn infinite_train_train(

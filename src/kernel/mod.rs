@@ -52,8 +52,8 @@ pub fn matrix_bytes(rows: usize, cols: usize) -> u64 {
 pub fn train_and_test_grams(
     x: faer::MatRef<'_, f64>,
     z: Option<faer::MatRef<'_, f64>>,
-    params: Option<&crate::network::Params>,
-    arch: &crate::network::Architecture,
+    params: Option<&crate::model::Params>,
+    arch: &crate::model::Architecture,
     what: KernelWhat,
 ) -> crate::Result<(faer::Mat<f64>, Option<faer::Mat<f64>>)> {
     match params {

@@ -21,12 +21,12 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Col, ColMut, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-use super::loss::Loss;
-use super::params::{Init, NetworkConfig, Params};
-use super::{activation, activation_derivative};
 use crate::error::{Error, Result};
 use crate::linalg::{self, par};
 use crate::memory;
+use crate::model::Loss;
+use crate::model::params::{Init, NetworkConfig, Params};
+use crate::model::{activation, activation_derivative};
 
 /// Rows per parallel task in row-wise reductions (fixed, so results never depend on threads).
 const ROW_BLOCK: usize = 256;

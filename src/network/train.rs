@@ -10,9 +10,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::forward::{Network, Paired, batch_bytes, check_inputs, check_labels};
-use super::loss::Loss;
 use crate::error::{Error, Result};
 use crate::memory;
+use crate::model::Loss;
 
 /// Options of a training run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

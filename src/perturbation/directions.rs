@@ -32,11 +32,13 @@ use faer::{Accum, Mat, MatRef};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
-use crate::dynamics::{LinearizedFlow, Loss, OdeOptions};
+use crate::dynamics::{LinearizedFlow, OdeOptions};
 use crate::error::{Error, Result};
 use crate::kernel::{self, KernelWhat};
 use crate::linalg;
-use crate::network::{Network, NetworkConfig, TrainOptions, activation, activation_derivative};
+use crate::model::Loss;
+use crate::model::{NetworkConfig, activation, activation_derivative};
+use crate::network::{Network, TrainOptions};
 
 /// The direction a perturbation follows (§13.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -157,7 +159,7 @@ pub struct Linearization {
     initial: Network,
     grad0: Mat<f64>,
     phi_m: Mat<f64>,
-    arch: crate::network::Architecture,
+    arch: crate::model::Architecture,
     flow_finite: LinearizedFlow,
     flow_infinite: LinearizedFlow,
 }

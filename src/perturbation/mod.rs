@@ -4,12 +4,10 @@
 //! * [`attack`]: perturbations of size ε from input gradients — the paper's single L2-normalised
 //!   step η_n = ε y^adv_n ∇f(x_n)/‖∇f(x_n)‖₂, its L∞ analogue, and a multi-step projected version;
 //! * [`directions`]: the four directions of §13.3 (`net`, `lin`, `sum`, `kernel`) plus ∇f_0, any of
-//!   which can drive the attack, and their pairwise comparison (§5.3);
-//! * [`parallel`]: the §5.3 claim as a tidy table over widths, training times and seeds.
+//!   which can drive the attack, and their pairwise comparison (§5.3).
 
 pub mod attack;
 pub mod directions;
-pub mod parallel;
 pub mod targets;
 
 pub use attack::{

@@ -37,7 +37,7 @@ use crate::dynamics::LinearizedFlow;
 use crate::error::{Error, Result};
 use crate::kernel::{KernelWhat, infinite_test_train, weighted_sum_direction};
 use crate::linalg;
-use crate::network::Architecture;
+use crate::model::Architecture;
 
 use super::config::Scenario;
 

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Center;
 use crate::error::{Error, Result};
-use crate::network::{Architecture, Init, Loss, NetworkConfig, Readout, TrainOptions};
+use crate::model::{Architecture, Init, Loss, NetworkConfig, Readout};
+use crate::network::TrainOptions;
 use crate::perturbation::{AttackOptions, Norm, TargetKind, eps_from_per_coordinate};
 
 /// Where the data of a run comes from (§7.1).

@@ -24,10 +24,6 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef};
 use serde::Serialize;
 
-use super::forward::{Network, check_inputs, check_labels};
-use super::loss::Loss;
-use super::params::NetworkConfig;
-use super::train::TrainOptions;
 use crate::dynamics::{LinearizedFlow, OdeOptions};
 use crate::error::{Error, Result};
 use crate::kernel::{
@@ -36,6 +32,10 @@ use crate::kernel::{
 };
 use crate::linalg;
 use crate::memory;
+use crate::model::Loss;
+use crate::model::params::NetworkConfig;
+use crate::network::forward::{Network, check_inputs, check_labels};
+use crate::network::train::TrainOptions;
 
 /// The error quantities whose decay with the width is fitted, with the slope of the lazy-training
 /// bound (the decay may be faster; `None`: no decay expected).

@@ -16,8 +16,9 @@ use crate::kernel::{
     KernelWhat, infinite_test_train, infinite_train_train, kernel_gradient_direction,
     weighted_sum_direction,
 };
-use crate::network::loss::accuracy;
-use crate::network::{Architecture, Network};
+use crate::model::Architecture;
+use crate::model::loss::accuracy;
+use crate::network::Network;
 use crate::perturbation::{draw_targets, projected, single_step};
 use crate::rng::{self, domain};
 

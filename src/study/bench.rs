@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::kernel::{self, KernelWhat};
 use crate::linalg;
-use crate::network::{Architecture, Init, NetworkConfig, Params, Readout};
+use crate::model::{Architecture, Init, NetworkConfig, Params, Readout};
 use crate::rng;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -193,7 +193,8 @@ pub fn eigendecomposition(n: usize, reps: usize) -> Result<BenchRow> {
 /// MSE predictions at `times` time points for `m` test inputs (solve + one GEMM) against the
 /// eigendecomposition they reuse.
 pub fn mse_predictions(n: usize, m: usize, times: usize, reps: usize) -> Result<BenchRow> {
-    use crate::dynamics::{LinearizedFlow, Loss, OdeOptions};
+    use crate::dynamics::{LinearizedFlow, OdeOptions};
+    use crate::model::Loss;
     let arch = Architecture::default();
     let x = normal_matrix(n, 50, 6);
     let z = normal_matrix(m, 50, 7);
@@ -275,7 +276,8 @@ fn train_seconds(
 /// One full-batch GD step (logistic loss, momentum) against the two GEMMs it cannot avoid
 /// (H = X Wᵀ and the weight gradient Mᵀ X). The step time is (T(s steps) − T(0 steps))/s.
 pub fn gd_step(n: usize, m: usize, d: usize, reps: usize) -> Result<BenchRow> {
-    use crate::network::{Loss, TrainOptions};
+    use crate::model::Loss;
+    use crate::network::TrainOptions;
     let x = normal_matrix(n, d, 8);
     let y = alternating_labels(n);
     let net = bench_network(d, m)?;
@@ -335,7 +337,8 @@ pub fn gd_step(n: usize, m: usize, d: usize, reps: usize) -> Result<BenchRow> {
 /// The paper's base run (§7.3: d = 100, m = 100, N = 1000, 1000 steps, identity loss) against the
 /// same number of its two GEMMs alone.
 pub fn base_run(reps: usize) -> Result<BenchRow> {
-    use crate::network::{Loss, TrainOptions};
+    use crate::model::Loss;
+    use crate::network::TrainOptions;
     let (n, m, d, steps) = (1000, 100, 100, 1000);
     let x = normal_matrix(n, d, 10);
     let y = alternating_labels(n);
@@ -397,7 +400,7 @@ pub fn base_run(reps: usize) -> Result<BenchRow> {
 /// seeds, against the budget of 60 s per 55 runs. The sweep trains f once per seed (cells share
 /// their first stage); GFLOP/s counts the GEMMs of the trainings actually run.
 pub fn sweep_throughput(runs: usize) -> Result<BenchRow> {
-    use crate::experiment::{RunConfig, SweepSpec};
+    use crate::study::experiment::{RunConfig, SweepSpec};
     let base = RunConfig {
         n: Some(1000),
         d: Some(100),
@@ -427,7 +430,7 @@ pub fn sweep_throughput(runs: usize) -> Result<BenchRow> {
     let first_stages: std::collections::BTreeSet<String> = sweep
         .cells()
         .iter()
-        .map(|c| crate::experiment::first_stage_key(&c.config))
+        .map(|c| crate::study::experiment::first_stage_key(&c.config))
         .collect::<Result<_>>()?;
     let trainings = (cells + first_stages.len()) as f64;
     Ok(BenchRow {

@@ -22,12 +22,15 @@
 use faer::MatRef;
 use serde::Serialize;
 
-use super::directions::{self, Directions, Linearization, cosine, mean, row, steps_for};
 use crate::data::Dataset;
-use crate::dynamics::{Loss, OdeOptions};
+use crate::dynamics::OdeOptions;
 use crate::error::{Error, Result};
 use crate::kernel;
-use crate::network::NetworkConfig;
+use crate::model::Loss;
+use crate::model::NetworkConfig;
+use crate::perturbation::directions::{
+    self, Directions, Linearization, cosine, mean, row, steps_for,
+};
 
 /// The sweep: every width × seed, each trained through every time.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -23,12 +23,12 @@
 
 use faer::{Mat, MatRef};
 
-use super::forward::{Network, check_inputs, check_labels};
-use super::train::{TrainOptions, TrajectoryPoint};
 use crate::dynamics::{LinearizedFlow, OdeOptions};
 use crate::error::{Error, Result};
 use crate::kernel::{KernelWhat, empirical_test_train, empirical_train_train, matrix_bytes};
 use crate::memory;
+use crate::network::forward::{Network, check_inputs, check_labels};
+use crate::network::train::{TrainOptions, TrajectoryPoint};
 
 /// Max and RMS of f_t(z) − f_t^lin(z) over the evaluation inputs at one recorded time.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,7 +78,7 @@ pub fn linearized_outputs(
     x: MatRef<'_, f64>,
     y: &[f64],
     z: Option<MatRef<'_, f64>>,
-    loss: super::Loss,
+    loss: crate::model::Loss,
     times: &[f64],
 ) -> Result<Mat<f64>> {
     check_inputs(&init.params, x, "training inputs")?;
