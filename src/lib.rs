@@ -7,7 +7,7 @@
 //! The modules follow the data flow of the pipeline:
 //! [`data`] → [`kernel`] → [`dynamics`] → [`perturbation`] → [`experiment`], with the finite-width
 //! [`network`] simulator beside it, [`io`] for tables and arrays, and [`cli`] as a thin command layer.
-//! Section numbers (§) in the documentation refer to the project's mathematical specification.
+//! Section numbers (§) in the documentation refer to `docs/theory.md`, the mathematical reference.
 
 pub mod bench;
 pub mod cli;
