@@ -1,6 +1,6 @@
 //! The three conditions of the agreement theorem, evaluated per test point (§6.1–§6.3, §10.2).
 //!
-//! **Our reconstruction.** §6.3 of the specification is UNVERIFIED against the paper; the exact
+//! **Our reconstruction.** The paper's exact conditions could not be verified (§6.3); the exact
 //! definitions used here are:
 //!
 //! * surrogates of the authors' code (§6.2, weights-only dot product, no ε/‖∇f‖ factor):

@@ -4,7 +4,7 @@
 //! * [`config`]: [`RunConfig`], the TOML form of one run (unknown keys name the nearest valid key);
 //! * [`pipeline`]: [`run`] — data → f → targets → perturbations → g → [`RunResult`];
 //! * [`conditions`]: the surrogates f̂, ĝ (§6.2), the main terms of §6.1 and conditions C1–C3
-//!   per test point (our reconstruction of §6.3, which the specification marks UNVERIFIED);
+//!   per test point (our reconstruction of §6.3; the paper's exact form is unverified);
 //! * [`sweep`]: list-valued keys expanded to cells ([`SweepSpec`], [`Sweep`]), run in parallel into
 //!   one tidy `results.csv` that survives interruptions.
 //!
