@@ -23,6 +23,8 @@
 //! Section numbers (§) in the documentation refer to `docs/theory.md`, the mathematical reference
 //! of the repository.
 
+#![warn(missing_docs)]
+
 pub mod data;
 pub mod dynamics;
 pub mod error;

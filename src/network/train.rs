@@ -75,7 +75,7 @@ pub struct TrajectoryPoint {
     pub pattern_flip_fraction: f64,
     /// max_z |f_t(z) − f_t^lin(z)| over the test inputs (the training inputs when there is no test
     /// set), with f^lin the linearised model at the same initial parameters
-    /// ([`super::linearization`]); `None` when not computed.
+    /// ([`crate::study::linearization`]); `None` when not computed.
     pub lin_gap_max: Option<f64>,
     /// The root mean square of the same differences; `None` when not computed.
     pub lin_gap_rms: Option<f64>,

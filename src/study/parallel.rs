@@ -2,14 +2,14 @@
 //!
 //! For each (m, seed) one network is sampled and trained by plain gradient descent through the
 //! sorted times (training in pieces is exact with momentum 0), and at each T the five directions of
-//! [`super::directions`] are computed at every training input. Each quantity is a mean over the
+//! [`crate::perturbation::directions`] are computed at every training input. Each quantity is a mean over the
 //! training inputs where it is defined:
 //!
 //! * `cos_A_B`: cos(A, B) for the pairs net–sum, net–lin, net–kernel, net–init, lin–sum,
 //!   kernel–sum;
 //! * `cos_net_minus_init_kernel`, `cos_net_minus_init_sum`: cos(net − ∇f_0, kernel / sum), the
 //!   network's trained part against the infinite-width directions;
-//! * `rel_*`: the split of net − sum relative to ‖sum‖ ([`super::directions::PointResiduals`]):
+//! * `rel_*`: the split of net − sum relative to ‖sum‖ ([`crate::perturbation::directions::PointResiduals`]):
 //!   `rel_init` = ‖∇f_0‖, `rel_finite_width` = ‖lin − ∇f_0 − sum‖, `rel_pattern_flip` = ‖net − lin‖,
 //!   `rel_net_kernel` = ‖net − ∇f_0 − kernel‖, `rel_kernel_term` = ‖kernel − sum‖,
 //!   `rel_total` = ‖net − sum‖;
