@@ -200,6 +200,51 @@ where
         });
 }
 
+/// cos(a, b) = a·b / (‖a‖ ‖b‖), clamped to [−1, 1] against round-off; `None` (an empty cell in
+/// every table, §13.4) when either vector is zero. The one cosine of the crate: every table and
+/// study that reports a cosine calls this or [`row_cosine`].
+pub fn cosine(a: &[f64], b: &[f64]) -> Option<f64> {
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    cosine_from_sums(ab, aa, bb)
+}
+
+/// [`cosine`] of row `i` of `a` and row `i` of `b` (same sums, in column order).
+pub fn row_cosine(a: MatRef<'_, f64>, b: MatRef<'_, f64>, i: usize) -> Option<f64> {
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for j in 0..a.ncols() {
+        let (x, y) = (a[(i, j)], b[(i, j)]);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    cosine_from_sums(ab, aa, bb)
+}
+
+/// a·b/(√(a·a) √(b·b)) from the three sums.
+fn cosine_from_sums(ab: f64, aa: f64, bb: f64) -> Option<f64> {
+    if aa == 0.0 || bb == 0.0 {
+        return None;
+    }
+    let c = ab / (aa.sqrt() * bb.sqrt());
+    c.is_finite().then(|| c.clamp(-1.0, 1.0))
+}
+
+/// Mean of the defined values (`None` when there is none), e.g. a mean cosine over rows that
+/// skips zero rows instead of counting them as 0.
+pub fn mean_defined(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
+    let (mut sum, mut count) = (0.0, 0usize);
+    for v in values.into_iter().flatten() {
+        sum += v;
+        count += 1;
+    }
+    (count > 0).then(|| sum / count as f64)
+}
+
 /// Copies the rows of a faer matrix into one contiguous row-major buffer (row n = `out[n*d..(n+1)*d]`).
 pub fn to_row_major(x: MatRef<'_, f64>) -> Vec<f64> {
     let (n, d) = (x.nrows(), x.ncols());
@@ -216,6 +261,24 @@ pub fn to_row_major(x: MatRef<'_, f64>) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hand values: (1, 0)·(1, 1) → 1/√2, (0, 2)·(0, −3) → −1, a zero row → undefined, and a mean
+    /// that skips the undefined row instead of counting it as 0.
+    #[test]
+    fn cosine_is_undefined_for_a_zero_vector_and_means_skip_it() {
+        let a = Mat::from_fn(3, 2, |i, j| [[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]][i][j]);
+        let b = Mat::from_fn(3, 2, |i, j| [[1.0, 1.0], [0.0, -3.0], [5.0, 1.0]][i][j]);
+        let cos: Vec<Option<f64>> = (0..3)
+            .map(|i| row_cosine(a.as_ref(), b.as_ref(), i))
+            .collect();
+        assert!((cos[0].unwrap() - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-15);
+        assert_eq!(cos[1], Some(-1.0));
+        assert_eq!(cos[2], None);
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 2.0]), None);
+        let mean = mean_defined(cos).unwrap();
+        assert!((mean - (std::f64::consts::FRAC_1_SQRT_2 - 1.0) / 2.0).abs() < 1e-15);
+        assert_eq!(mean_defined([None, None]), None);
+    }
 
     /// The vectorised build must give the bits of the plain one: the map below has a product
     /// followed by a sum (which an FMA would round once instead of twice) and a select.

@@ -424,20 +424,7 @@ fn combination_norm(terms: &[(f64, &Mat<f64>)], i: usize) -> f64 {
         .sqrt()
 }
 
-/// cos(a, b); None when either has zero norm.
-pub fn cosine(a: &[f64], b: &[f64]) -> Option<f64> {
-    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    if aa == 0.0 || bb == 0.0 {
-        return None;
-    }
-    let c = ab / (aa.sqrt() * bb.sqrt());
-    c.is_finite().then(|| c.clamp(-1.0, 1.0))
-}
+pub use crate::linalg::cosine;
 
 fn ratio(num: f64, den: f64) -> Option<f64> {
     if den == 0.0 {
@@ -455,13 +442,8 @@ pub fn compare(d: &Directions) -> Vec<DirectionRow> {
         for (p, a_name) in VECTORS.iter().enumerate() {
             for b_name in &VECTORS[p + 1..] {
                 let (a, b) = (vector(d, a_name), vector(d, b_name));
-                let (na, nb) = (norm_row(a, i), norm_row(b, i));
-                let cos = if na == 0.0 || nb == 0.0 {
-                    None
-                } else {
-                    let c = dot_row(a, b, i) / (na * nb);
-                    c.is_finite().then(|| c.clamp(-1.0, 1.0))
-                };
+                let nb = norm_row(b, i);
+                let cos = crate::linalg::row_cosine(a.as_ref(), b.as_ref(), i);
                 let diff = combination_norm(&[(1.0, a), (-1.0, b)], i);
                 rows.push(DirectionRow {
                     index: i,

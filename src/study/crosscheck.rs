@@ -140,8 +140,8 @@ pub struct QuantityRow {
     pub seed: u64,
     /// Quantity name (a field of [`CrosscheckRun`]).
     pub quantity: &'static str,
-    /// Its value.
-    pub value: f64,
+    /// Its value; empty when undefined (e.g. a cosine with no non-zero row).
+    pub value: Option<f64>,
 }
 
 impl CrosscheckRun {
@@ -179,7 +179,7 @@ impl CrosscheckRun {
                 width: self.width,
                 seed: self.seed,
                 quantity,
-                value,
+                value: value.is_finite().then_some(value),
             })
             .collect()
     }
@@ -241,23 +241,12 @@ pub fn sign_agreement(a: &[f64], b: &[f64]) -> f64 {
     agree as f64 / a.len().max(1) as f64
 }
 
-/// Mean over rows of the cosine between row i of `a` and row i of `b` (0 for a zero row).
+/// Mean over rows of the cosine between row i of `a` and row i of `b`, over the rows where both
+/// are non-zero (a zero row has no direction, so it is left out rather than counted as 0); NaN,
+/// written as an empty cell, when there is no such row.
 pub fn mean_row_cosine(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
-    let rows = a.nrows();
-    let mut total = 0.0;
-    for i in 0..rows {
-        let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-        for j in 0..a.ncols() {
-            ab += a[(i, j)] * b[(i, j)];
-            aa += a[(i, j)] * a[(i, j)];
-            bb += b[(i, j)] * b[(i, j)];
-        }
-        let den = (aa * bb).sqrt();
-        if den > 0.0 {
-            total += ab / den;
-        }
-    }
-    total / rows.max(1) as f64
+    crate::linalg::mean_defined((0..a.nrows()).map(|i| crate::linalg::row_cosine(a, b, i)))
+        .unwrap_or(f64::NAN)
 }
 
 fn first_column(m: &Mat<f64>) -> Vec<f64> {

@@ -298,24 +298,10 @@ fn agreement(a: &[f64], b: &[f64]) -> f64 {
 
 /// mean_n |cos(a_n, b_n)| over the rows where both are non-zero; NaN if there is none.
 fn mean_abs_cos(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
-    let (mut sum, mut count) = (0.0, 0usize);
-    for i in 0..a.nrows() {
-        let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-        for j in 0..a.ncols() {
-            ab += a[(i, j)] * b[(i, j)];
-            aa += a[(i, j)] * a[(i, j)];
-            bb += b[(i, j)] * b[(i, j)];
-        }
-        if aa > 0.0 && bb > 0.0 {
-            sum += (ab / (aa.sqrt() * bb.sqrt())).abs();
-            count += 1;
-        }
-    }
-    if count == 0 {
-        f64::NAN
-    } else {
-        sum / count as f64
-    }
+    crate::linalg::mean_defined(
+        (0..a.nrows()).map(|i| crate::linalg::row_cosine(a, b, i).map(f64::abs)),
+    )
+    .unwrap_or(f64::NAN)
 }
 
 fn row_norms(m: MatRef<'_, f64>) -> Vec<f64> {
