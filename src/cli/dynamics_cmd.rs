@@ -4,27 +4,15 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use clap::{Args, ValueEnum};
-use faer::{Mat, MatRef};
+use clap::Args;
 use serde::Serialize;
 
 use super::output::say;
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
-use ntk_perturb::dynamics::{self, LinearizedFlow, OdeOptions};
-use ntk_perturb::error::{Error, Result};
-use ntk_perturb::kernel::{self, KernelKind, KernelWhat};
-use ntk_perturb::model::Loss;
-use ntk_perturb::network::Network;
-
-/// Where the initial outputs f_0 come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum InitialOutputs {
-    /// The sampled network of width --width (the authors' setting, §13.1).
-    Network,
-    /// f_0 ≡ 0 (what the antisymmetric initialisation gives exactly).
-    Zero,
-}
+use ntk_perturb::dynamics::{self, FlowSpec, InitialOutputs, OdeOptions};
+use ntk_perturb::error::Result;
+use ntk_perturb::kernel::{KernelKind, KernelWhat};
+use ntk_perturb::model::{Loss, accuracy};
 
 /// Arguments of `dynamics`.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -110,93 +98,44 @@ struct SpectrumRow {
     eigenvalue: f64,
 }
 
-/// Runs `dynamics`.
+/// Runs `dynamics`: parse, one library call ([`dynamics::flow_of_dataset`]), write.
 pub fn run(args: DynamicsArgs) -> Result<()> {
     let threads = super::init_threads(args.common.threads)?;
-    let times = dynamics::parse_times(&args.times)?;
-    let ode = OdeOptions {
-        rtol: args.rtol,
-        atol: args.atol,
-        max_steps: args.max_steps,
+    let spec = FlowSpec {
+        loss: args.loss,
+        times: dynamics::parse_times(&args.times)?,
+        kernel: args.kernel,
+        what: args.what,
+        network: args.network.config(args.width),
+        seed: args.common.seed,
+        f0: args.f0,
+        ode: OdeOptions {
+            rtol: args.rtol,
+            atol: args.atol,
+            max_steps: args.max_steps,
+        },
     };
-    if matches!(args.loss, Loss::Logistic | Loss::Exponential) {
-        ode.validate()?;
-    }
-    if args.loss != Loss::Mse
-        && let Some(t) = times.iter().find(|t| t.is_infinite())
-    {
-        return Err(Error::invalid(
-            "--times",
-            format!("t = {t} is only defined for --loss mse"),
-        ));
-    }
-    let arch = args.network.architecture();
-    arch.validate()?;
-    let config = args.network.config(args.width);
-    let need_params = args.kernel == KernelKind::Empirical || args.f0 == InitialOutputs::Network;
-    if need_params {
-        config.validate()?;
-    }
+    spec.validate()?;
     let out = Outputs::prepare(&args.out, args.force)?;
     let (train, test) = args.data.load(args.common.seed)?;
-    // Refuse before the Gram matrices are built, not after.
-    ntk_perturb::memory::ensure_fits(
-        "the training dynamics (Gram matrices and their solver)",
-        dynamics::memory_bytes(train.n(), test.as_ref().map_or(0, |t| t.n()), args.loss),
-    )?;
     let start = Instant::now();
-    let net = if need_params {
-        Some(Network::new(train.d(), config, args.common.seed)?)
-    } else {
-        None
-    };
-    let empirical = match (&args.kernel, &net) {
-        (KernelKind::Empirical, Some(net)) => Some(&net.params),
-        _ => None,
-    };
-    let (k_train, k_test) = kernel::train_and_test_grams(
-        train.x.as_ref(),
-        test.as_ref().map(|t| t.x.as_ref()),
-        empirical,
-        &arch,
-        args.what,
-    )?;
-    let f0_of = |x: MatRef<'_, f64>| match &net {
-        Some(net) if args.f0 == InitialOutputs::Network => net.forward(x),
-        _ => Ok(vec![0.0; x.nrows()]),
-    };
-    let f0_train = f0_of(train.x.as_ref())?;
-    let flow = LinearizedFlow::new(k_train.as_ref(), &train.y, &f0_train, args.loss, ode)?;
-    let sol = flow.solve(&times)?;
-    let test_pred = match (&test, &k_test) {
-        (Some(t), Some(kt)) => {
-            let f0_test = f0_of(t.x.as_ref())?;
-            Some(LinearizedFlow::predict_many(
-                kt.as_ref(),
-                &f0_test,
-                sol.coefficients.as_ref(),
-            ))
-        }
-        _ => None,
-    };
+    let run = dynamics::flow_of_dataset(&train, test.as_ref(), &spec)?;
     let elapsed = start.elapsed().as_secs_f64();
-    if sol.singular {
+    if run.singular() {
         eprintln!(
             "warning: the train Gram matrix is numerically singular ({} of {} eigenvalues treated \
              as zero); the mse flow does not move in those directions and t = inf uses the \
              pseudo-inverse",
-            sol.dropped,
+            run.zero_eigenvalues,
             train.n()
         );
     }
 
-    let column =
-        |m: &Mat<f64>, j: usize| -> Vec<f64> { (0..m.nrows()).map(|i| m[(i, j)]).collect() };
     let mut predictions = Vec::new();
     let mut coefficients = Vec::new();
     let mut summary = Vec::new();
-    for (j, &t) in times.iter().enumerate() {
-        let f_train = column(&sol.train_outputs, j);
+    for (j, &t) in run.times.iter().enumerate() {
+        let f_train = run.train_outputs_at(j);
         for (i, (&f, &y)) in f_train.iter().zip(&train.y).enumerate() {
             predictions.push(PredictionRow {
                 set: "train",
@@ -208,12 +147,11 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
             coefficients.push(CoefficientRow {
                 index: i,
                 t,
-                alpha: sol.coefficients[(i, j)],
+                alpha: run.coefficients[(i, j)],
             });
         }
         let mut test_accuracy = None;
-        if let (Some(ts), Some(p)) = (&test, &test_pred) {
-            let f_test = column(p, j);
+        if let (Some(ts), Some(f_test)) = (&test, run.test_outputs_at(j)) {
             for (i, (&f, &y)) in f_test.iter().zip(&ts.y).enumerate() {
                 predictions.push(PredictionRow {
                     set: "test",
@@ -223,22 +161,21 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
                     y,
                 });
             }
-            test_accuracy = Some(ntk_perturb::model::accuracy(&f_test, &ts.y));
+            test_accuracy = Some(accuracy(&f_test, &ts.y));
         }
         summary.push(SummaryRow {
             t,
             loss: args.loss.mean(&f_train, &train.y),
-            train_accuracy: ntk_perturb::model::accuracy(&f_train, &train.y),
+            train_accuracy: accuracy(&f_train, &train.y),
             test_accuracy,
-            zero_eigenvalues: flow.spectrum().map(|_| sol.dropped),
+            zero_eigenvalues: run.eigenvalues.as_ref().map(|_| run.zero_eigenvalues),
         });
     }
     ntk_perturb::io::write_rows(&out.file("predictions.csv"), &predictions)?;
     ntk_perturb::io::write_rows(&out.file("coefficients.csv"), &coefficients)?;
     ntk_perturb::io::write_rows(&out.file("summary.csv"), &summary)?;
-    if let Some(s) = flow.spectrum() {
-        let rows: Vec<SpectrumRow> = s
-            .eigenvalues
+    if let Some(values) = &run.eigenvalues {
+        let rows: Vec<SpectrumRow> = values
             .iter()
             .enumerate()
             .map(|(index, &eigenvalue)| SpectrumRow { index, eigenvalue })
@@ -254,7 +191,7 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
              train accuracy {:.4} -> {}",
                 args.loss.name(),
                 train.n(),
-                times.len(),
+                run.times.len(),
                 last.t,
                 last.loss,
                 last.train_accuracy,

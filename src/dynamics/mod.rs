@@ -18,6 +18,7 @@
 //! Predictions at test inputs for many times are one GEMM K(Z, X)·[α(t_1) … α(t_T)]
 //! ([`LinearizedFlow::predict_many`]).
 
+pub mod dataset_flow;
 mod evd;
 pub mod identity;
 pub mod mse;
@@ -28,6 +29,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef};
 use serde::{Deserialize, Serialize};
 
+pub use dataset_flow::{FlowRun, FlowSpec, InitialOutputs, flow_of_dataset};
 pub use identity::IdentitySolver;
 pub use mse::MseSolver;
 pub use ode::{OdeSolver, dormand_prince};

@@ -82,6 +82,19 @@ pub struct NetworkConfig {
     pub init: Init,
 }
 
+impl Default for NetworkConfig {
+    /// The authors' network at width 1000: Gaussian readout, independent neurons, default
+    /// architecture (ReLU, trained biases, fixed readout).
+    fn default() -> Self {
+        NetworkConfig {
+            width: 1000,
+            arch: Architecture::default(),
+            readout: Readout::Gaussian,
+            init: Init::Standard,
+        }
+    }
+}
+
 impl NetworkConfig {
     /// Checks the width and the architecture.
     pub fn validate(&self) -> Result<()> {
