@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod choice;
 pub mod data;
 pub mod dynamics;
 pub mod error;

@@ -3,11 +3,24 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use serde::Serialize;
 
+use ntk_perturb::choice::Choice;
 use ntk_perturb::data::{Center, Dataset, Preprocess};
 use ntk_perturb::error::Result;
 use ntk_perturb::model::{Architecture, Init, NetworkConfig, Readout};
+
+/// The value parser of a library enum: its names from [`Choice::CHOICES`], each with its
+/// description in `--help`.
+pub fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(
+        T::CHOICES
+            .iter()
+            .map(|(name, _, help)| PossibleValue::new(*name).help(help.trim())),
+    )
+    .try_map(|name: String| T::from_name(&name).ok_or_else(|| format!("unknown value {name:?}")))
+}
 
 /// Flags every subcommand has.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -37,7 +50,7 @@ pub struct DataArgs {
     pub scale: Option<f64>,
     /// Subtract the training mean from train and test: `scalar` (one mean over all features, the
     /// paper's choice; the default when the flag has no value) or `per-feature`.
-    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "scalar", value_name = "MODE")]
+    #[arg(long, value_parser = choice::<Center>(), num_args = 0..=1, default_missing_value = "scalar", value_name = "MODE")]
     pub center: Option<Center>,
     /// Keep a seeded random subset of this many training rows.
     #[arg(long, value_name = "N")]
@@ -71,10 +84,10 @@ pub struct NetworkArgs {
     #[arg(long)]
     pub no_bias: bool,
     /// Readout distribution: N(0, 1/m) or ±1/√m.
-    #[arg(long, value_enum, default_value = "gaussian")]
+    #[arg(long, value_parser = choice::<Readout>(), default_value = "gaussian")]
     pub readout: Readout,
     /// Initialisation: independent neurons, or mirrored pairs so that f_0 ≡ 0.
-    #[arg(long, value_enum, default_value = "standard")]
+    #[arg(long, value_parser = choice::<Init>(), default_value = "standard")]
     pub init: Init,
     /// Train the readout too (NTK parametrisation; adds Σ_γ to the NTK).
     #[arg(long)]

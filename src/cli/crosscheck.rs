@@ -7,6 +7,7 @@ use std::time::Instant;
 use clap::Args;
 use serde::Serialize;
 
+use super::args::choice;
 use super::output::{progress_bar, say};
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
 use ntk_perturb::dynamics::OdeOptions;
@@ -38,7 +39,7 @@ pub struct CrosscheckArgs {
     #[arg(long, allow_negative_numbers = true, value_name = "ETA")]
     pub lr: f64,
     /// Per-sample loss: ℓ(−y f) with ℓ(s) = s, log(1+eˢ) or eˢ, or ½(f − y)² (§13.1).
-    #[arg(long, value_enum, default_value = "identity")]
+    #[arg(long, value_parser = choice::<Loss>(), default_value = "identity")]
     pub loss: Loss,
     /// Relative tolerance of the linearised flow (logistic and exponential losses).
     #[arg(long, default_value_t = 1e-8)]

@@ -7,6 +7,7 @@ use std::time::Instant;
 use clap::Args;
 use serde::Serialize;
 
+use super::args::choice;
 use super::output::say;
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
 use ntk_perturb::dynamics::{self, FlowSpec, InitialOutputs, OdeOptions};
@@ -24,17 +25,17 @@ pub struct DynamicsArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Training loss (empirical risk = mean over the samples).
-    #[arg(long, value_enum, default_value = "identity")]
+    #[arg(long, value_parser = choice::<Loss>(), default_value = "identity")]
     pub loss: Loss,
     /// Times: a comma-separated list of numbers (`inf` for mse only) and `logspace:A:B:K` items,
     /// non-decreasing.
     #[arg(long, default_value = "0,1,10,100,1000", allow_hyphen_values = true)]
     pub times: String,
     /// Infinite-width closed-form kernel, or the empirical kernel of the sampled network.
-    #[arg(long, value_enum, default_value = "infinite")]
+    #[arg(long, value_parser = choice::<KernelKind>(), default_value = "infinite")]
     pub kernel: KernelKind,
     /// Which kernel drives the flow (the NTK Θ unless studying Φ or Σ on their own).
-    #[arg(long, value_enum, default_value = "ntk")]
+    #[arg(long, value_parser = choice::<KernelWhat>(), default_value = "ntk")]
     pub what: KernelWhat,
     /// Width m of the sampled network (empirical kernel, and f_0 with --f0 network).
     #[arg(long, default_value_t = 1000)]
@@ -43,7 +44,7 @@ pub struct DynamicsArgs {
     #[command(flatten)]
     pub network: NetworkArgs,
     /// Initial outputs f_0: the sampled network's, or zero.
-    #[arg(long, value_enum, default_value = "network")]
+    #[arg(long, value_parser = choice::<InitialOutputs>(), default_value = "network")]
     pub f0: InitialOutputs,
     /// Relative tolerance of the ODE integrator (logistic, exponential).
     #[arg(long, allow_negative_numbers = true, default_value_t = 1e-8)]

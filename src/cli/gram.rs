@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use faer::Mat;
 use serde::Serialize;
 
+use super::args::choice;
 use super::output::say;
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
 use ntk_perturb::error::Result;
@@ -33,10 +34,10 @@ pub struct GramArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Infinite-width closed form, or the empirical kernel of a sampled network of width --width.
-    #[arg(long, value_enum, default_value = "infinite")]
+    #[arg(long, value_parser = choice::<KernelKind>(), default_value = "infinite")]
     pub kernel: KernelKind,
     /// Which kernel: the NTK Θ, the derivative kernel Φ, or the NNGP kernel Σ.
-    #[arg(long, value_enum, default_value = "ntk")]
+    #[arg(long, value_parser = choice::<KernelWhat>(), default_value = "ntk")]
     pub what: KernelWhat,
     /// Width m of the sampled network (empirical kernel only).
     #[arg(long, default_value_t = 1000)]

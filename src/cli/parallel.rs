@@ -7,6 +7,7 @@ use std::time::Instant;
 use clap::Args;
 use serde::Serialize;
 
+use super::args::choice;
 use super::output::{progress_bar, say};
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
 use ntk_perturb::dynamics::{self, OdeOptions};
@@ -37,7 +38,7 @@ pub struct ParallelArgs {
     #[arg(long, value_name = "ETA", default_value_t = 1.0)]
     pub lr: f64,
     /// Training loss (and the loss of the linearised flows giving α).
-    #[arg(long, value_enum, default_value = "identity")]
+    #[arg(long, value_parser = choice::<Loss>(), default_value = "identity")]
     pub loss: Loss,
     /// Network architecture.
     #[command(flatten)]

@@ -8,6 +8,7 @@ use clap::Args;
 use faer::{Mat, MatRef};
 use serde::Serialize;
 
+use super::args::choice;
 use super::output::{progress_bar, say};
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
 use ntk_perturb::dynamics::OdeOptions;
@@ -38,7 +39,7 @@ pub struct PerturbArgs {
     #[arg(long, value_name = "ETA", default_value_t = 1.0)]
     pub lr: f64,
     /// Training loss (and the loss of the linearised flows giving α).
-    #[arg(long, value_enum, default_value = "identity")]
+    #[arg(long, value_parser = choice::<Loss>(), default_value = "identity")]
     pub loss: Loss,
     /// Perturbation size ε.
     #[arg(
@@ -52,13 +53,13 @@ pub struct PerturbArgs {
     #[arg(long, value_name = "C")]
     pub eps_per_coordinate: Option<f64>,
     /// Adversarial target labels.
-    #[arg(long, value_enum, default_value = "random")]
+    #[arg(long, value_parser = choice::<TargetKind>(), default_value = "random")]
     pub targets: TargetKind,
     /// Norm of the budget.
-    #[arg(long, value_enum, default_value = "l2")]
+    #[arg(long, value_parser = choice::<Norm>(), default_value = "l2")]
     pub norm: Norm,
     /// Direction the perturbation follows (§13.3).
-    #[arg(long, value_enum, default_value = "net")]
+    #[arg(long, value_parser = choice::<Source>(), default_value = "net")]
     pub source: Source,
     /// Projected attack steps (1 = the paper's single step).
     #[arg(long, default_value_t = 1)]

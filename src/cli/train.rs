@@ -7,6 +7,7 @@ use clap::Args;
 use faer::Col;
 use serde::Serialize;
 
+use super::args::choice;
 use super::output::{progress_bar, say};
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
 use ntk_perturb::error::Result;
@@ -32,7 +33,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "S")]
     pub steps: usize,
     /// Per-sample loss: ℓ(−y f) with ℓ(s) = s, log(1+eˢ) or eˢ, or ½(f − y)² (§13.1).
-    #[arg(long, value_enum, default_value = "identity")]
+    #[arg(long, value_parser = choice::<Loss>(), default_value = "identity")]
     pub loss: Loss,
     /// Momentum μ ∈ [0, 1) of PyTorch's SGD (v ← μv + g, θ ← θ − ηv); the authors use 0.9.
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]

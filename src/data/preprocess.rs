@@ -9,14 +9,14 @@ use super::{Dataset, read_csv};
 use crate::rng::{self, domain};
 use crate::{Error, Result};
 
-/// What `--center` subtracts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Center {
-    /// One scalar: the mean of every training feature value (the paper's "minus the dataset mean").
-    Scalar,
-    /// Each feature's own training mean.
-    PerFeature,
+crate::named_enum! {
+    /// What `--center` subtracts.
+    pub enum Center {
+        /// One scalar: the mean of every training feature value (the paper's "minus the dataset mean").
+        Scalar = "scalar",
+        /// Each feature's own training mean.
+        PerFeature = "per-feature",
+    }
 }
 
 /// Preprocessing options, applied by [`load`] in the order subset → scale → center.

@@ -17,7 +17,6 @@
 //! ```
 
 use faer::{Mat, MatRef};
-use serde::{Deserialize, Serialize};
 
 use super::{LinearizedFlow, OdeOptions, memory_bytes};
 use crate::data::Dataset;
@@ -27,14 +26,14 @@ use crate::memory;
 use crate::model::{Loss, NetworkConfig};
 use crate::network::Network;
 
-/// Where the initial outputs f_0 come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum InitialOutputs {
-    /// The sampled network of width `width` (the authors' setting, §13.1).
-    Network,
-    /// f_0 ≡ 0 (what the antisymmetric initialisation gives exactly).
-    Zero,
+crate::named_enum! {
+    /// Where the initial outputs f_0 come from.
+    pub enum InitialOutputs {
+        /// The sampled network of width `width` (the authors' setting, §13.1).
+        Network = "network",
+        /// f_0 ≡ 0 (what the antisymmetric initialisation gives exactly).
+        Zero = "zero",
+    }
 }
 
 /// What to compute: loss, times, kernel and the network that supplies f_0 (and the empirical

@@ -13,33 +13,31 @@ pub mod fastmath;
 pub mod gradient;
 pub mod infinite;
 
-use serde::{Deserialize, Serialize};
-
 pub use closed_form::{PairGeometry, kernel_value, nngp_from_angle, phi_from_angle};
 pub use empirical::{empirical_test_train, empirical_train_train};
 pub use gradient::{kernel_gradient_direction, weighted_sum_direction};
 pub use infinite::{infinite_test_train, infinite_train_train};
 
-/// Which kernel of the network a Gram matrix holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum KernelWhat {
-    /// The neural tangent kernel Θ(x, z) = Φ(x, z)·(x·z + 1) [+ Σ(x, z) when the readout is trained].
-    Ntk,
-    /// The derivative kernel Φ(x, z) = Σ_k a_k² φ'(u_k(x)) φ'(u_k(z)) (→ E[φ'(u)φ'(v)]).
-    Phi,
-    /// The activation (NNGP) kernel Σ(x, z) = (1/m) Σ_k φ(u_k(x)) φ(u_k(z)) (→ E[φ(u)φ(v)]).
-    Nngp,
+crate::named_enum! {
+    /// Which kernel of the network a Gram matrix holds.
+    pub enum KernelWhat {
+        /// The neural tangent kernel Θ(x, z) = Φ(x, z)·(x·z + 1) [+ Σ(x, z) when the readout is trained].
+        Ntk = "ntk",
+        /// The derivative kernel Φ(x, z) = Σ_k a_k² φ'(u_k(x)) φ'(u_k(z)) (→ E[φ'(u)φ'(v)]).
+        Phi = "phi",
+        /// The activation (NNGP) kernel Σ(x, z) = (1/m) Σ_k φ(u_k(x)) φ(u_k(z)) (→ E[φ(u)φ(v)]).
+        Nngp = "nngp",
+    }
 }
 
-/// Infinite-width closed form or the empirical kernel of a sampled finite network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum KernelKind {
-    /// m → ∞ closed forms of §4.
-    Infinite,
-    /// Finite width m, from sampled parameters.
-    Empirical,
+crate::named_enum! {
+    /// Infinite-width closed form or the empirical kernel of a sampled finite network.
+    pub enum KernelKind {
+        /// m → ∞ closed forms of §4.
+        Infinite = "infinite",
+        /// Finite width m, from sampled parameters.
+        Empirical = "empirical",
+    }
 }
 
 /// Bytes of an f64 matrix with `rows × cols` entries.

@@ -4,20 +4,18 @@
 //! exponential ℓ(s) = eˢ. `mse` is ½(f − y)², outside the paper's loss class (§3.3). The empirical
 //! risk is always the mean over the N samples.
 
-use serde::{Deserialize, Serialize};
-
-/// A per-sample loss as a function of the network output f and the label y.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Loss {
-    /// ℓ(s) = s with s = −y f: the per-sample loss −y f (the authors' default, §3.1).
-    Identity,
-    /// ½(f − y)².
-    Mse,
-    /// ℓ(s) = log(1 + eˢ) with s = −y f, computed as a stable softplus.
-    Logistic,
-    /// ℓ(s) = eˢ with s = −y f.
-    Exponential,
+crate::named_enum! {
+    /// A per-sample loss as a function of the network output f and the label y.
+    pub enum Loss {
+        /// ℓ(s) = s with s = −y f: the per-sample loss −y f (the authors' default, §3.1).
+        Identity = "identity",
+        /// ½(f − y)².
+        Mse = "mse",
+        /// ℓ(s) = log(1 + eˢ) with s = −y f, computed as a stable softplus.
+        Logistic = "logistic",
+        /// ℓ(s) = eˢ with s = −y f.
+        Exponential = "exponential",
+    }
 }
 
 /// softplus(s) = log(1 + eˢ) without overflow for large s or loss of precision for very negative s.

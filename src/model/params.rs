@@ -13,25 +13,25 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::rng::{self, domain};
 
-/// Distribution of the fixed readout weights a_k.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Readout {
-    /// a_k ~ N(0, 1/m) (the authors' code).
-    Gaussian,
-    /// a_k = ±1/√m, alternating signs (even k positive).
-    Sign,
+crate::named_enum! {
+    /// Distribution of the fixed readout weights a_k.
+    pub enum Readout {
+        /// a_k ~ N(0, 1/m) (the authors' code).
+        Gaussian = "gaussian",
+        /// a_k = ±1/√m, alternating signs (even k positive).
+        Sign = "sign",
+    }
 }
 
-/// How the neurons are initialised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Init {
-    /// Every neuron independent.
-    Standard,
-    /// Neurons in mirrored pairs (2j, 2j+1) with equal (w, b) and opposite readout, so f_0 ≡ 0 and
-    /// ∇f_0 ≡ 0 exactly. Needs an even width.
-    Antisymmetric,
+crate::named_enum! {
+    /// How the neurons are initialised.
+    pub enum Init {
+        /// Every neuron independent.
+        Standard = "standard",
+        /// Neurons in mirrored pairs (2j, 2j+1) with equal (w, b) and opposite readout, so f_0 ≡ 0 and
+        /// ∇f_0 ≡ 0 exactly. Needs an even width.
+        Antisymmetric = "antisymmetric",
+    }
 }
 
 /// Architecture choices that also determine the infinite-width kernels.

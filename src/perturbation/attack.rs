@@ -15,14 +15,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Norm of the perturbation budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Norm {
-    /// ‖η‖₂ = ε (the paper).
-    L2,
-    /// ‖η‖∞ = ε.
-    Linf,
+crate::named_enum! {
+    /// Norm of the perturbation budget.
+    pub enum Norm {
+        /// ‖η‖₂ = ε (the paper).
+        L2 = "l2",
+        /// ‖η‖∞ = ε.
+        Linf = "linf",
+    }
 }
 
 /// Size, norm and number of steps of an attack.

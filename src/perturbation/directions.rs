@@ -29,7 +29,7 @@
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::data::Dataset;
 use crate::dynamics::{LinearizedFlow, OdeOptions};
@@ -40,18 +40,18 @@ use crate::model::Loss;
 use crate::model::{NetworkConfig, activation, activation_derivative};
 use crate::network::{Network, TrainOptions};
 
-/// The direction a perturbation follows (§13.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Source {
-    /// ∇_z f_T(z) of the trained finite network.
-    Net,
-    /// ∇_z of the linearised network at the same width and initial weights.
-    Lin,
-    /// Σ_n α_n Φ_γ(x_n, z) x_n, the paper's weighted sum of training samples.
-    Sum,
-    /// ∇_z Σ_n α_n Θ(x_n, z), the exact gradient of the infinite-width predictor.
-    Kernel,
+crate::named_enum! {
+    /// The direction a perturbation follows (§13.3).
+    pub enum Source {
+        /// ∇_z f_T(z) of the trained finite network.
+        Net = "net",
+        /// ∇_z of the linearised network at the same width and initial weights.
+        Lin = "lin",
+        /// Σ_n α_n Φ_γ(x_n, z) x_n, the paper's weighted sum of training samples.
+        Sum = "sum",
+        /// ∇_z Σ_n α_n Θ(x_n, z), the exact gradient of the infinite-width predictor.
+        Kernel = "kernel",
+    }
 }
 
 impl Source {

@@ -1,21 +1,20 @@
 //! Adversarial target labels (§1 step 3, §6.5).
 
 use rand::RngExt;
-use serde::{Deserialize, Serialize};
 
 use crate::rng::{self, domain};
 
-/// How the target label y^adv_n is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum TargetKind {
-    /// Independent uniform ±1, independent of y_n (the paper's choice, "D_rand").
-    Random,
-    /// y^adv_n = −y_n: every adversarial example carries the wrong label.
-    Flipped,
-    /// Uniformly random labels with exactly ⌊N/2⌋ of one sign and ⌈N/2⌉ of the other, so that
-    /// mean(y^adv) ≈ 0 and the bias-gradient offset of §6.5 vanishes.
-    Balanced,
+crate::named_enum! {
+    /// How the target label y^adv_n is chosen.
+    pub enum TargetKind {
+        /// Independent uniform ±1, independent of y_n (the paper's choice, "D_rand").
+        Random = "random",
+        /// y^adv_n = −y_n: every adversarial example carries the wrong label.
+        Flipped = "flipped",
+        /// Uniformly random labels with exactly ⌊N/2⌋ of one sign and ⌈N/2⌉ of the other, so that
+        /// mean(y^adv) ≈ 0 and the bias-gradient offset of §6.5 vanishes.
+        Balanced = "balanced",
+    }
 }
 
 /// Draws the target labels for true labels `y`. Random targets use one stream per sample, so the
