@@ -107,9 +107,11 @@ pub struct RunConfig {
     // --- perturbation (§5) ---
     /// `a` (r_n = η_n) or `b` (r_n = x_n + η_n).
     pub scenario: Scenario,
-    /// L2 (or L∞) size ε; exactly one of `eps` and `eps_per_coordinate` must be given.
+    /// Size ε of the perturbation in the norm `norm` (‖η_n‖₂ = ε for L2, ‖η_n‖∞ = ε for L∞);
+    /// exactly one of `eps` and `eps_per_coordinate` must be given.
     pub eps: Option<f64>,
-    /// c with ε = c·√d.
+    /// Size c per coordinate: ε = c·√d for L2 (the L2 size of a change of c in every
+    /// coordinate), ε = c for L∞ ([`eps_from_per_coordinate`]).
     pub eps_per_coordinate: Option<f64>,
     /// Norm of the budget.
     pub norm: Norm,
@@ -309,11 +311,12 @@ impl RunConfig {
         )
     }
 
-    /// ε for input dimension `d`: `eps`, or `eps_per_coordinate`·√d.
+    /// ε for input dimension `d` in the norm `norm`: `eps`, or from `eps_per_coordinate` c by
+    /// [`eps_from_per_coordinate`] (c·√d for L2, c for L∞).
     pub fn epsilon(&self, d: usize) -> f64 {
         match (self.eps, self.eps_per_coordinate) {
             (Some(e), _) => e,
-            (None, Some(c)) => eps_from_per_coordinate(c, d),
+            (None, Some(c)) => eps_from_per_coordinate(c, d, self.norm),
             (None, None) => 0.0,
         }
     }
