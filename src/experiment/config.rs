@@ -97,7 +97,8 @@ pub struct RunConfig {
     pub lr_f: f64,
     /// Learning rate of g.
     pub lr_g: f64,
-    /// Gradient steps of f (flow time T_f = lr_f · steps_f without momentum).
+    /// Gradient steps of f (flow time T_f = lr_f · steps_f without momentum; with momentum the
+    /// matched time of [`TrainOptions::flow_time`]).
     pub steps_f: usize,
     /// Gradient steps of g.
     pub steps_g: usize,
@@ -292,22 +293,12 @@ impl RunConfig {
         }
     }
 
-    /// Gradient-flow time of `steps` steps of size `lr` with momentum μ under a constant gradient:
-    /// lr·Σ_{s=1..S} (1 − μ^s)/(1 − μ) (§3.2; lr·S for plain GD).
-    pub fn flow_time(&self, lr: f64, steps: usize) -> f64 {
-        let mu = self.momentum;
-        if mu == 0.0 {
-            return lr * steps as f64;
-        }
-        let s = steps as f64;
-        lr * (s / (1.0 - mu) - mu * (1.0 - mu.powf(s)) / ((1.0 - mu) * (1.0 - mu)))
-    }
-
-    /// Flow times (T_f, T_g).
+    /// Gradient-flow times (T_f, T_g) of the two trainings, matched to their steps, learning rates
+    /// and momentum by [`TrainOptions::flow_time`] (§3.2; lr·steps without momentum).
     pub fn flow_times(&self) -> (f64, f64) {
         (
-            self.flow_time(self.lr_f, self.steps_f),
-            self.flow_time(self.lr_g, self.steps_g),
+            self.train_options(false).flow_time(self.steps_f),
+            self.train_options(true).flow_time(self.steps_g),
         )
     }
 

@@ -16,7 +16,7 @@ pub mod params;
 pub mod train;
 
 pub use forward::{Gradient, Network};
-pub use linearization::{LinGap, linearization_gaps, linearized_outputs, matched_flow_time};
+pub use linearization::{LinGap, linearization_gaps, linearized_outputs};
 pub use loss::Loss;
 pub use params::{Architecture, Init, NetworkConfig, Params, Readout};
 pub use train::{TrainOptions, TrajectoryPoint};
