@@ -177,20 +177,22 @@ fn mean_and_se(v: &[f64]) -> (f64, f64) {
     (m, (var / s).sqrt())
 }
 
-/// net → lin as m grows (§13.3), over S = 12 seeds at m = 20 and m = 20 000.
+/// net → lin as m grows (§13.3), over S = 12 seeds at m = 200 and m = 20 000.
 ///
-/// Per seed, L = ln[(1 − cos)_{m=20} / (1 − cos)_{m=20000}] (the logarithm tames the heavy tail of
-/// 1 − cos at small width, where a few seeds are 10× worse than the median). The effect is mean
-/// L > 0; the test asks for mean L > K·SE with K = 4, so it fails only when the means are not
-/// separated by 4 standard errors (for a t mean with 11 degrees of freedom, P(t > 4) ≈ 0.1 %
-/// when there is no effect). Measured over seeds 0–119: mean L ≈ 2.8, sd ≈ 1.2, so mean L / SE
-/// ≈ 8 at S = 12. At m = 20 000 the ∇Φ_γ term (pattern flips, §13.3) keeps 1 − cos from falling
-/// like 1/m, but it stays below 0.005: mean + K·SE < 0.005.
+/// Per seed, L = ln[(1 − cos)_{m=200} / (1 − cos)_{m=20000}] (the logarithm tames the heavy tail
+/// of 1 − cos at small width, where a few seeds are 10× worse than the median). The effect is
+/// mean L > 0; the test asks for mean L > K·SE with K = 4, so it fails only when the means are
+/// not separated by 4 standard errors (for a t mean with 11 degrees of freedom, P(t > 4) ≈ 0.1 %
+/// when there is no effect). Measured over seeds 0–155: L has mean 2.0, sd 0.8 and minimum 0.14,
+/// and mean L/SE ≥ 6.3 in each of the 13 disjoint sets of 12 seeds. (At m = 20 some seeds change
+/// no activation pattern at all, so net = lin to rounding and the ratio is undefined.) At
+/// m = 20 000 the ∇Φ_γ term (pattern flips, §13.3) keeps 1 − cos from falling like 1/m, but it
+/// stays below 0.005: mean + K·SE < 0.005.
 #[test]
 fn net_approaches_lin_as_the_width_grows() {
     const K: f64 = 4.0;
     let train = data(20, 5, 5);
-    let (small, large) = (20, 20_000);
+    let (small, large) = (200, 20_000);
     let seeds: Vec<u64> = (seed_base()..seed_base() + 12).collect();
     let at_large: Vec<f64> = seeds
         .iter()
