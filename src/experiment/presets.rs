@@ -249,7 +249,7 @@ fn synthetic_panels(s: &Synthetic, quick: bool) -> Vec<Panel> {
             "steps_f",
             ints(tf),
             true,
-            "training time of f (epochs)",
+            "epochs of f (steps, the paper's T_f)",
             &tf_base,
         ),
         panel(
@@ -257,7 +257,7 @@ fn synthetic_panels(s: &Synthetic, quick: bool) -> Vec<Panel> {
             "steps_g",
             ints(tg),
             true,
-            "training time of g (epochs)",
+            "epochs of g (steps, the paper's T_g)",
             &tg_base,
         ),
     ]
@@ -354,7 +354,7 @@ fn real_panels(
             "steps_f",
             ints(tf),
             true,
-            "training time of f (epochs)",
+            "epochs of f (steps, the paper's T_f)",
             &base,
         ),
         panel(
@@ -362,7 +362,7 @@ fn real_panels(
             "steps_g",
             ints(tg),
             true,
-            "training time of g (epochs)",
+            "epochs of g (steps, the paper's T_g)",
             &base,
         ),
     ]
