@@ -1,5 +1,7 @@
-//! `ntk-perturb perturb` and `parallel` end to end: outputs parse, L2 perturbations have norm ε,
-//! undefined cosines are empty cells, and bad flags exit with code 2 leaving no output directory.
+//! `ntk-perturb perturb` and `parallel` end to end: L2 perturbations have norm ε and the `sum`
+//! source matches the closed-form weighted sum, L∞ ones move each coordinate by the per-coordinate
+//! size, the written cosines agree with the written vectors, undefined cosines are empty cells, and
+//! bad flags exit with code 2 leaving no output directory.
 
 use std::io::Read as _;
 use std::path::Path;
@@ -45,11 +47,59 @@ fn read_gz(path: &Path) -> String {
     s
 }
 
+/// The perturbations of perturbations.csv.gz: (targets, rows η_n).
+fn read_perturbations(dir: &Path) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let (_, rows) = read_table(&read_gz(&dir.join("perturbations.csv.gz")));
+    let targets = rows.iter().map(|r| r[1].parse().unwrap()).collect();
+    let eta = rows
+        .iter()
+        .map(|r| r[2..].iter().map(|v| v.parse().unwrap()).collect())
+        .collect();
+    (targets, eta)
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The paper's weighted sum Σ_k y_k Φ_0(x_k, x_n) x_k written out (identity loss: α ∝ y, so this
+/// is the `sum` direction up to the factor T/N > 0). Φ_0 is the ReLU kernel with bias (§4):
+/// (π − θ)/(2π) with cos θ = (x·z/d + 1)/√((‖x‖²/d + 1)(‖z‖²/d + 1)).
+fn weighted_sum(n: usize) -> Vec<f64> {
+    let train = shifted_gauss(30, 6, 0.3, 1).unwrap();
+    let d = 6.0;
+    let row = |i: usize| (0..6).map(|j| train.x[(i, j)]).collect::<Vec<f64>>();
+    let xn = row(n);
+    let mut s = vec![0.0; 6];
+    for k in 0..30 {
+        let xk = row(k);
+        let c = (dot(&xk, &xn) / d + 1.0)
+            / ((dot(&xk, &xk) / d + 1.0) * (dot(&xn, &xn) / d + 1.0)).sqrt();
+        let theta = if k == n {
+            0.0
+        } else {
+            c.clamp(-1.0, 1.0).acos()
+        };
+        let phi = (std::f64::consts::PI - theta) / (2.0 * std::f64::consts::PI);
+        for j in 0..6 {
+            s[j] += train.y[k] * phi * xk[j];
+        }
+    }
+    s
+}
+
+/// Each source's L2 perturbation has norm ε = c√d; the cosines and residuals of directions.csv
+/// agree with the written vectors (η_n = ε y^adv_n v/‖v‖, so cos(η^a_n, η^b_n) = cos(a, b) and
+/// ‖a − b‖/‖b‖ ≥ sin∠(a, b)); the `sum` perturbation is the closed-form weighted sum.
 #[test]
 fn perturb_writes_l2_perturbations_of_norm_eps_and_all_pairs() {
     let tmp = tempfile::tempdir().unwrap();
     write_data(tmp.path());
-    for source in ["net", "lin", "sum", "kernel"] {
+    let sources = ["net", "lin", "sum", "kernel"];
+    let mut etas = Vec::new();
+    let mut first_targets: Option<Vec<f64>> = None;
+    let mut table = Vec::new();
+    for source in sources {
         let out = format!("p-{source}");
         let o = run(
             &[
@@ -77,29 +127,108 @@ fn perturb_writes_l2_perturbations_of_norm_eps_and_all_pairs() {
         assert_eq!(&header[..3], ["index", "target", "eta_0"]);
         assert_eq!(header[7], "eta_5");
         assert_eq!(rows.len(), 30);
-        let eps = 0.1 * 6f64.sqrt();
         for (i, r) in rows.iter().enumerate() {
             assert_eq!(r[0], i.to_string());
-            let t: f64 = r[1].parse().unwrap();
-            assert!(t == 1.0 || t == -1.0);
-            let norm = r[2..]
-                .iter()
-                .map(|v| v.parse::<f64>().unwrap().powi(2))
-                .sum::<f64>()
-                .sqrt();
+        }
+        let (targets, eta) = read_perturbations(&dir);
+        assert!(targets.iter().all(|&t| t == 1.0 || t == -1.0));
+        // The same seed draws the same targets for every source.
+        assert_eq!(first_targets.get_or_insert(targets.clone()), &targets);
+        let eps = 0.1 * 6f64.sqrt();
+        for (i, e) in eta.iter().enumerate() {
+            let norm = dot(e, e).sqrt();
             assert!(
                 (norm - eps).abs() <= 1e-12 * eps,
                 "{source} row {i}: {norm}"
             );
         }
+        if source == "sum" {
+            // Tolerance: the library evaluates Φ(x_n, x_n) like any other pair, from a ρ that is
+            // 1 − O(ε_mach), so its θ is O(√ε_mach) ≈ 1e-8 instead of 0 and that one term is off by
+            // ≲ 1e-8 relative; 1e-7·ε bounds the effect on the unit direction.
+            for (i, e) in eta.iter().enumerate() {
+                let s = weighted_sum(i);
+                let len = dot(&s, &s).sqrt();
+                for j in 0..6 {
+                    let want = eps * targets[i] * s[j] / len;
+                    assert!(
+                        (e[j] - want).abs() <= 1e-7 * eps,
+                        "sum row {i}: {} vs {want}",
+                        e[j]
+                    );
+                }
+            }
+        }
+        etas.push(eta);
         let text = std::fs::read_to_string(dir.join("directions.csv")).unwrap();
         let (header, rows) = read_table(&text);
         assert_eq!(header, ["index", "pair", "cosine", "relative_residual"]);
         assert_eq!(rows.len(), 30 * 10);
-        for r in &rows {
-            let c: f64 = r[2].parse().unwrap();
-            assert!((-1.0..=1.0).contains(&c), "{r:?}");
-            assert!(r[3].parse::<f64>().unwrap() >= 0.0);
+        table = rows;
+    }
+    // directions.csv compares all directions at the same trained network, so any run's table
+    // holds every pair; check it against the cosines of the written perturbations.
+    let mut checked = 0;
+    for r in &table {
+        let i: usize = r[0].parse().unwrap();
+        let c: f64 = r[2].parse().unwrap();
+        let rel: f64 = r[3].parse().unwrap();
+        // ‖a − b‖ ≥ ‖b‖ sin∠(a, b): a lower bound on the residual from the cosine alone.
+        assert!(rel >= (1.0 - c * c).max(0.0).sqrt() - 1e-9, "{r:?}");
+        let (a, b) = r[1].split_once('-').unwrap();
+        let (Some(ia), Some(ib)) = (
+            sources.iter().position(|s| *s == a),
+            sources.iter().position(|s| *s == b),
+        ) else {
+            continue;
+        };
+        let (ea, eb) = (&etas[ia][i], &etas[ib][i]);
+        let want = dot(ea, eb) / (dot(ea, ea) * dot(eb, eb)).sqrt();
+        assert!(
+            (c - want).abs() <= 1e-12,
+            "{r:?}: cos of the perturbations {want}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 30 * 6);
+}
+
+/// L∞ with a per-coordinate size c moves every coordinate by exactly c (ε = c, not c·√d), in the
+/// sign of the target times the sign of the closed-form weighted sum.
+#[test]
+fn linf_per_coordinate_budget_moves_every_coordinate_by_c() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_data(tmp.path());
+    let o = run(
+        &[
+            "perturb",
+            "--width",
+            "20",
+            "--time",
+            "2",
+            "--lr",
+            "0.5",
+            "--eps-per-coordinate",
+            "0.1",
+            "--norm",
+            "linf",
+            "--source",
+            "sum",
+            "--quiet",
+        ],
+        tmp.path(),
+        "linf",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (targets, eta) = read_perturbations(&tmp.path().join("linf"));
+    for (i, e) in eta.iter().enumerate() {
+        let s = weighted_sum(i);
+        for j in 0..6 {
+            assert_eq!(
+                e[j],
+                0.1 * targets[i] * s[j].signum(),
+                "row {i} coordinate {j}"
+            );
         }
     }
 }
@@ -141,13 +270,17 @@ fn antisymmetric_init_leaves_init_cosines_empty_and_warns() {
         }
         assert!(!r[2].contains("NaN") && !r[3].contains("NaN"));
     }
-    let (_, pert) = read_table(&read_gz(&tmp.path().join("anti/perturbations.csv.gz")));
-    for r in &pert {
-        let max = r[2..]
-            .iter()
-            .map(|v| v.parse::<f64>().unwrap().abs())
-            .fold(0.0, f64::max);
-        assert!(max <= 0.5 && max > 0.0, "{max}");
+    // Three L∞ steps of the default size ε/4 = 0.125 add ±0.125 to every coordinate each time and
+    // never reach the projection at ±0.5: every coordinate is ±0.125 or ±0.375 exactly.
+    let (_, eta) = read_perturbations(&tmp.path().join("anti"));
+    for (i, e) in eta.iter().enumerate() {
+        for (j, v) in e.iter().enumerate() {
+            let k = v / 0.125;
+            assert!(
+                k.abs() == 1.0 || k.abs() == 3.0,
+                "row {i} coordinate {j}: {v}"
+            );
+        }
     }
 }
 

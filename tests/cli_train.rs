@@ -71,7 +71,8 @@ fn train_writes_consistent_trajectory_predictions_and_parameters() {
         header,
         [
             "step",
-            "t",
+            "lr_time",
+            "flow_time",
             "loss",
             "train_accuracy",
             "test_accuracy",
@@ -83,7 +84,25 @@ fn train_writes_consistent_trajectory_predictions_and_parameters() {
     );
     let steps: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(steps, ["0", "5", "10", "15", "20"]);
-    assert_eq!(rows[4][1].parse::<f64>().unwrap(), 0.05 * 20.0);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let num = |row: &[String], name: &str| row[col(name)].parse::<f64>().unwrap();
+    // Momentum 0.9: lr_time = η·step, flow_time = Σ_s η·v_s with v ← 0.9v + 1 (the displacement
+    // of the steps under a constant gradient), 6.047 at step 20 where lr_time is 1.
+    let (mut v, mut flow) = (0.0, 0.0);
+    for step in 0..=20 {
+        if step % 5 == 0 {
+            let row = &rows[step / 5];
+            assert_eq!(num(row, "lr_time"), 0.05 * step as f64);
+            assert!(
+                (num(row, "flow_time") - flow).abs() <= 1e-14 * (1.0 + flow),
+                "step {step}: {} vs {flow}",
+                num(row, "flow_time")
+            );
+        }
+        v = 0.9 * v + 1.0;
+        flow += 0.05 * v;
+    }
+    assert!((num(&rows[4], "flow_time") - 6.047).abs() < 1e-3);
 
     // Recompute the final outputs from the saved parameters, neuron by neuron.
     let (w, b, a) = (
@@ -120,13 +139,16 @@ fn train_writes_consistent_trajectory_predictions_and_parameters() {
         correct += usize::from(y * f > 0.0);
     }
     let last = &rows[4];
-    assert!((last[2].parse::<f64>().unwrap() - loss).abs() <= 1e-12);
-    assert_eq!(last[3].parse::<f64>().unwrap(), correct as f64 / 40.0);
-    assert!(!last[4].is_empty(), "test accuracy recorded");
+    assert!((num(last, "loss") - loss).abs() <= 1e-12);
+    assert_eq!(num(last, "train_accuracy"), correct as f64 / 40.0);
+    assert!(
+        !last[col("test_accuracy")].is_empty(),
+        "test accuracy recorded"
+    );
     // The linearisation gap is computed by default and vanishes at step 0.
-    assert_eq!(rows[0][7].parse::<f64>().unwrap(), 0.0);
-    assert!(last[7].parse::<f64>().unwrap() > 0.0);
-    assert!(last[8].parse::<f64>().unwrap() <= last[7].parse::<f64>().unwrap());
+    assert_eq!(num(&rows[0], "lin_gap_max"), 0.0);
+    assert!(num(last, "lin_gap_max") > 0.0);
+    assert!(num(last, "lin_gap_rms") <= num(last, "lin_gap_max"));
     let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(config.contains("command = \"train\"") && config.contains("momentum = 0.9"));
 }

@@ -178,7 +178,96 @@ fn momentum_follows_the_pytorch_recurrence() {
             .sum::<f64>()
             / 8.0;
         assert_eq!(traj[steps].loss, mean);
-        assert_eq!(traj[steps].t, eta * steps as f64);
+        // Two clocks: η·s, and the flow time whose displacement the momentum steps reproduce
+        // under a constant gradient: Σ_s η·v_s with the scalar recurrence v ← μv + 1 (v_1 = 1).
+        let (mut v, mut t) = (0.0, 0.0);
+        for (s, point) in traj.iter().enumerate() {
+            assert_eq!(point.lr_time, eta * s as f64);
+            assert!(
+                close(point.flow_time, t, 1e-14),
+                "step {s}: {} vs {t}",
+                point.flow_time
+            );
+            v = mu * v + 1.0;
+            t += eta * v;
+        }
+    }
+}
+
+/// Θ_m(x, z) = Σ_k a_k² φ'_γ(u_k(x)) φ'_γ(u_k(z)) (x·z + 1) of the network `p`, written out (§3.3).
+fn hand_ntk(p: &Params, x: &[f64], z: &[f64], gamma: f64) -> f64 {
+    let d = x.len();
+    let dphi = |k: usize, v: &[f64]| {
+        let u = p.b[k] + (0..d).map(|j| p.w[(k, j)] * v[j]).sum::<f64>();
+        if u >= 0.0 { 1.0 } else { gamma }
+    };
+    let dot: f64 = x.iter().zip(z).map(|(a, b)| a * b).sum();
+    (0..p.width())
+        .map(|k| p.a[k] * p.a[k] * dphi(k, x) * dphi(k, z))
+        .sum::<f64>()
+        * (dot + 1.0)
+}
+
+/// The matched flow time against an actual momentum run: with the identity loss and no activation
+/// pattern change, f is affine in (W, b) along the whole run, so the parameter gradient is exactly
+/// constant and gradient flow for time t moves f(x_i) by exactly t·K̄_i with
+/// K̄_i = (1/N) Σ_n y_n Θ_m(x_n, x_i) (Θ_m written out above from the initial weights). A momentum
+/// run of S steps must move f by `flow_time`·K̄, not by `lr_time`·K̄ (7× less here).
+///
+/// Tolerance: the only error is rounding. Each of the S updates w ← w − ηv rounds w (|w| ≲ 1) to
+/// ε_mach ≈ 1.1e-16, while the run moves each weight by |Δw| ≈ 1e-4 (t ≈ 2e-3), so the relative error
+/// of Δf is about S·ε_mach·|w|/|Δw| ≈ 30·1.1e-16·1e4 ≈ 3e-11; we allow 1e-9.
+#[test]
+fn a_momentum_run_moves_f_like_gradient_flow_for_the_matched_time() {
+    let (n, d, m, gamma) = (8, 3, 64, 0.3);
+    let x = common::normal_matrix(n, d, 41);
+    let y = labels(n);
+    let net0 = Network::new(d, config(m, gamma, true, false, Init::Standard), 12).unwrap();
+    let rows: Vec<Vec<f64>> = (0..n).map(|i| common::row(&x, i)).collect();
+    let k_bar: Vec<f64> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|k| y[k] * hand_ntk(&net0.params, &rows[k], &rows[i], gamma))
+                .sum::<f64>()
+                / n as f64
+        })
+        .collect();
+    let f0 = net0.forward(x.as_ref()).unwrap();
+    for (mu, steps) in [(0.9, 30), (0.5, 30), (0.0, 30), (0.9, 1)] {
+        let o = opts(1e-5, steps, mu, Loss::Identity);
+        let mut net = net0.clone();
+        let traj = net
+            .train_with_lin_gap(x.as_ref(), &y, None, &o, |_| {})
+            .unwrap();
+        // Precondition: no activation pattern changed at any step, so the gradient was constant.
+        assert!(traj.iter().all(|p| p.pattern_flip_fraction == 0.0));
+        let last = traj.last().unwrap();
+        let moved: Vec<f64> = net
+            .forward(x.as_ref())
+            .unwrap()
+            .iter()
+            .zip(&f0)
+            .map(|(a, b)| a - b)
+            .collect();
+        // The time the displacement implies: least squares of Δf on K̄.
+        let implied = moved.iter().zip(&k_bar).map(|(a, b)| a * b).sum::<f64>()
+            / k_bar.iter().map(|b| b * b).sum::<f64>();
+        assert!(
+            (implied - last.flow_time).abs() <= 1e-9 * last.flow_time,
+            "μ = {mu}, S = {steps}: implied time {implied}, flow_time {}, lr_time {}",
+            last.flow_time,
+            last.lr_time
+        );
+        let scale = moved.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        for i in 0..n {
+            assert!(
+                (moved[i] - last.flow_time * k_bar[i]).abs() <= 1e-9 * scale,
+                "μ = {mu} x{i}"
+            );
+        }
+        // The linearisation gap is measured at the same time, so it is rounding only.
+        let gap = last.lin_gap_max.unwrap();
+        assert!(gap <= 1e-9 * scale, "μ = {mu}: gap {gap} vs Δf {scale}");
     }
 }
 
@@ -353,7 +442,7 @@ fn divergence_is_a_numerical_error_naming_the_step() {
 }
 
 #[test]
-fn progress_counts_steps_and_flow_time_is_lr_times_steps() {
+fn progress_counts_steps_and_without_momentum_both_times_are_lr_times_steps() {
     let x = common::normal_matrix(10, 2, 3);
     let y = labels(10);
     let mut net = Network::new(2, config(4, 0.0, true, false, Init::Standard), 6).unwrap();
@@ -368,7 +457,8 @@ fn progress_counts_steps_and_flow_time_is_lr_times_steps() {
     assert_eq!(seen, (1..=7).collect::<Vec<_>>());
     let steps: Vec<usize> = traj.iter().map(|p| p.step).collect();
     assert_eq!(steps, vec![0, 3, 6, 7]);
-    assert_eq!(traj[3].t, 1.75);
+    assert_eq!(traj[3].lr_time, 1.75);
+    assert_eq!(traj[3].flow_time, 1.75);
     assert_eq!(traj[0].weight_change, 0.0);
     assert_eq!(traj[0].pattern_flip_fraction, 0.0);
     assert!(traj[3].weight_change > 0.0);

@@ -108,5 +108,5 @@ fn projected_steps_on_a_linear_function_follow_the_closed_form() {
             }
         }
     }
-    assert!((eps_from_per_coordinate(0.01, 784) - 0.28).abs() < 1e-15);
+    assert!((eps_from_per_coordinate(0.01, 784, Norm::L2) - 0.28).abs() < 1e-15);
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::Outputs;
 use super::output::{ResolvedConfig, progress_bar, say};
 use ntk_perturb::error::{Error, Result};
-use ntk_perturb::study::experiment::{Shard, SweepOptions, SweepSpec};
+use ntk_perturb::study::experiment::{Shard, SweepOptions, SweepSpec, conditions};
 
 /// Arguments of `experiment`.
 ///
@@ -101,6 +101,18 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         .iter()
         .filter(|c| shard.is_none_or(|s| s.contains(c.index)))
         .count();
+    // One warning for the whole sweep, naming the first cell whose g_main is undefined.
+    if let Some((cell, reason)) = sweep
+        .cells()
+        .iter()
+        .filter(|c| shard.is_none_or(|s| s.contains(c.index)))
+        .find_map(|c| conditions::main_term_g_undefined_reason(&c.config).map(|r| (c, r)))
+    {
+        eprintln!(
+            "warning: {reason} (cell {} `{}` and every cell like it)",
+            cell.index, cell.run_id
+        );
+    }
     let bar = progress_bar(in_shard as u64, "experiment", args.quiet);
     let progress = |_done: usize, _total: usize| bar.inc(1);
     let opts = SweepOptions {

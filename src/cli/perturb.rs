@@ -49,7 +49,8 @@ pub struct PerturbArgs {
         conflicts_with = "eps_per_coordinate"
     )]
     pub eps: Option<f64>,
-    /// Perturbation size per coordinate c: ε = c·√d (§5.1).
+    /// Perturbation size per coordinate c: ε = c·√d with `--norm l2` (the L2 size of a change of c
+    /// in every coordinate), ε = c with `--norm linf` (§5.1).
     #[arg(long, value_name = "C")]
     pub eps_per_coordinate: Option<f64>,
     /// Adversarial target labels.
@@ -108,7 +109,7 @@ pub fn run(args: PerturbArgs) -> Result<()> {
     let out = Outputs::prepare(&args.out, args.force)?;
     let (train, _) = args.data.load(args.common.seed)?;
     if let Some(c) = args.eps_per_coordinate {
-        attack.eps = eps_from_per_coordinate(c, train.d());
+        attack.eps = eps_from_per_coordinate(c, train.d(), args.norm);
     }
     let start = Instant::now();
     let lz = Linearization::new(

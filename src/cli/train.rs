@@ -17,7 +17,7 @@ use ntk_perturb::network::{Network, TrainOptions};
 /// Arguments of `train`.
 #[derive(Debug, Clone, Args, Serialize)]
 #[command(
-    after_help = "Example:\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 0 --out train.csv\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 1 --out test.csv\n  ntk-perturb train --train train.csv --test test.csv --width 100 --lr 1 --steps 1000 \\\n      --loss identity --momentum 0.9 --record-every 10 --out run\n\nWrites trajectory.csv (step,t,loss,train_accuracy,test_accuracy,weight_change,\npattern_flip_fraction,lin_gap_max,lin_gap_rms; the last two are the max and RMS over test inputs,\nor training inputs without --test, of f_t − f_t^lin, the gap to the linearised model at the same\ninitial parameters, at flow time t = lr·step (with momentum μ the matched time\nlr/(1−μ)·(step − μ(1−μ^step)/(1−μ)); empty with --no-lin-gap), predictions.csv (split,index,label,output), the final parameters\nw.npy (m×d), b.npy (m×1), a.npy (m×1), and config.toml."
+    after_help = "Example:\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 0 --out train.csv\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 1 --out test.csv\n  ntk-perturb train --train train.csv --test test.csv --width 100 --lr 1 --steps 1000 \\\n      --loss identity --momentum 0.9 --record-every 10 --out run\n\nWrites trajectory.csv (step,lr_time,flow_time,loss,train_accuracy,test_accuracy,\nweight_change,pattern_flip_fraction,lin_gap_max,lin_gap_rms; lr_time = lr·step, flow_time the\nmatched gradient-flow time, lr·step without momentum and lr/(1−μ)·(step − μ(1−μ^step)/(1−μ))\nwith momentum μ; the lin_gap columns are the max and RMS over test inputs, or training inputs\nwithout --test, of f − f^lin, the gap to the linearised model at the same initial parameters at\nflow_time, empty with --no-lin-gap), predictions.csv (split,index,label,output), the final\nparameters w.npy (m×d), b.npy (m×1), a.npy (m×1), and config.toml."
 )]
 pub struct TrainArgs {
     /// Input data.
@@ -26,7 +26,7 @@ pub struct TrainArgs {
     /// Width m of the network.
     #[arg(long, default_value_t = 100)]
     pub width: usize,
-    /// Learning rate η (flow time after s plain GD steps: t = η·s).
+    /// Learning rate η (flow time after s plain GD steps: t = η·s; with momentum see flow_time).
     #[arg(long, allow_negative_numbers = true, value_name = "ETA")]
     pub lr: f64,
     /// Number of full-batch gradient steps.
@@ -134,9 +134,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         say(
             args.common.quiet,
             format!(
-                "train: {} steps (t = {}) in {elapsed:.2} s: loss {:.6e}, train accuracy {:.4}{test_text}, weight change {:.3e}{gap_text} -> {}",
+                "train: {} steps (flow time {}, lr·steps {}) in {elapsed:.2} s: loss {:.6e}, train accuracy {:.4}{test_text}, weight change {:.3e}{gap_text} -> {}",
                 last.step,
-                last.t,
+                last.flow_time,
+                last.lr_time,
                 last.loss,
                 last.train_accuracy,
                 last.weight_change,

@@ -72,9 +72,21 @@ impl AttackOptions {
     }
 }
 
-/// ε = c·√d: the L2 size of a change of c in every coordinate (§5.1).
-pub fn eps_from_per_coordinate(c: f64, d: usize) -> f64 {
-    c * (d as f64).sqrt()
+/// The budget ε of a perturbation given per coordinate: a change of c in every one of the d
+/// coordinates (§5.1).
+///
+/// ```text
+/// L2:  ε = c·√d   (the L2 size of that change, the paper's scaling)
+/// L∞:  ε = c      (the L∞ size of that change)
+/// ```
+///
+/// So an L∞ attack with per-coordinate size c moves every coordinate by at most c, and an L2 attack
+/// has the L2 length of a change of c in every coordinate.
+pub fn eps_from_per_coordinate(c: f64, d: usize, norm: Norm) -> f64 {
+    match norm {
+        Norm::L2 => c * (d as f64).sqrt(),
+        Norm::Linf => c,
+    }
 }
 
 /// Perturbations η (N×d, row n = η_n) and the samples whose gradient was zero.

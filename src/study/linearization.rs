@@ -11,12 +11,12 @@
 //! finite network has left the kernel regime; it is 0 at t = 0 and shrinks like m^{−1/2} with the
 //! width m at fixed t.
 //!
-//! **Time.** Plain gradient descent after s steps of size η is compared with the flow at t = η·s.
-//! With heavy-ball momentum μ, the comparison uses the *effective* time
-//! t = η/(1−μ) · (s − μ(1 − μ^s)/(1 − μ)), the total displacement of s momentum steps under a
-//! constant gradient (exact for the identity loss in the lazy regime, where the parameter gradient is
-//! constant; §3.2). For other losses with momentum the gap also contains the discretisation error of
-//! momentum against gradient flow, so it is only a clean measure of non-linearity for plain GD.
+//! **Time.** After s optimiser steps the network is compared with the flow at the matched flow
+//! time [`TrainOptions::flow_time`]: η·s for plain gradient descent, the displacement of s momentum
+//! steps under a constant gradient with momentum (exact for the identity loss in the lazy regime,
+//! where the parameter gradient is constant; §3.2). For other losses with momentum the gap also
+//! contains the discretisation error of momentum against gradient flow, so it is only a clean
+//! measure of non-linearity for plain GD.
 //!
 //! The linearised trajectory is computed once for all recorded times: one [`LinearizedFlow::solve`]
 //! and one GEMM [`LinearizedFlow::predict_many`].
@@ -37,18 +37,6 @@ pub struct LinGap {
     pub max: f64,
     /// sqrt(mean_z (f_t(z) − f_t^lin(z))²).
     pub rms: f64,
-}
-
-/// Flow time of the linearised model matched to `step` optimiser steps (see the module docs):
-/// η·s for plain GD, η/(1−μ)·(s − μ(1 − μ^s)/(1 − μ)) with momentum μ.
-pub fn matched_flow_time(opts: &TrainOptions, step: usize) -> f64 {
-    let (lr, mu, s) = (opts.lr, opts.momentum, step as f64);
-    if mu == 0.0 {
-        lr * s
-    } else {
-        let q = 1.0 - mu;
-        lr / q * (s - mu * (1.0 - mu.powf(s)) / q)
-    }
 }
 
 /// Estimated peak bytes of the linearisation gap: the empirical N×N kernel (with its copy in the
@@ -105,7 +93,7 @@ pub fn linearized_outputs(
 /// The linearisation gaps of a training run: `init` is the network before training, `steps` the
 /// recorded steps and `outputs` (M×T) the trained network's outputs at those steps on `z` (on the
 /// training inputs when `z` is `None`). The linearised model uses the loss of `opts` and the
-/// matched flow times of [`matched_flow_time`]. Returns one [`LinGap`] per recorded step.
+/// matched flow times of [`TrainOptions::flow_time`]. Returns one [`LinGap`] per recorded step.
 pub fn linearization_gaps(
     init: &Network,
     x: MatRef<'_, f64>,
@@ -124,7 +112,7 @@ pub fn linearization_gaps(
             steps.len()
         )));
     }
-    let times: Vec<f64> = steps.iter().map(|&s| matched_flow_time(opts, s)).collect();
+    let times: Vec<f64> = steps.iter().map(|&s| opts.flow_time(s)).collect();
     let lin = linearized_outputs(init, x, y, z, opts.loss, &times)?;
     Ok((0..steps.len())
         .map(|j| {

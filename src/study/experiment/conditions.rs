@@ -23,12 +23,25 @@
 //! * residuals r_f = f − f_main and r_g = g − g_main (f_0, g_0, finite-width, pattern-change and
 //!   gradient-direction errors are all in the residual);
 //! * C1: |f_main(z)| > |r_f(z)|; C2: |g_main(z)| > |r_g(z)|; C3: sgn f̂(z) = sgn ĝ(z);
-//!   C3_main: sgn f_main(z) = sgn g_main(z).
+//!   C3_main: sgn f_main(z) = sgn g_main(z);
+//! * predicted disagreement: C1 ∧ C2 ∧ ¬C3 (the surrogates' signs differ); it is a hit where
+//!   sgn f(z) ≠ sgn g(z) is also observed.
 //!
-//! C1 implies sgn f = sgn f_main (f = f_main + r_f with |r_f| < |f_main|), C2 likewise for g, so
-//! under C1 ∧ C2 ∧ C3_main the signs of f and g agree by construction: `agree_given_all_main` is
-//! 1 whenever it is defined, and `predicted_disagree_hit` equals `predicted_disagree`. The
-//! surrogate version C1 ∧ C2 ∧ C3 is the testable one (it uses the code's f̂, ĝ).
+//! **Where g_main is defined.** g_main assumes the paper's perturbation, one normalised L2 step
+//! η_n = ε y^adv_n ∇f(x_n)/‖∇f(x_n)‖ (§5.1), whose direction is the kernel-weighted sum s_n. One L∞
+//! step is ε y^adv_n sign(∇f(x_n)), which is not a weighted sum of training samples, and a projected
+//! multi-step attack follows the gradient at the moving point x_n + η; neither has a clean main
+//! term. For `norm = "linf"` or `attack_steps > 1` ([`main_term_g_defined`]) g_main is therefore
+//! not computed and every summary that needs it (C2, C3_main and all combinations, the
+//! conditional agreements and the predicted disagreement) is undefined (NaN, an empty cell);
+//! C1 and C3 stay defined.
+//!
+//! **Fixed by construction.** C1 implies sgn f = sgn f_main (f = f_main + r_f with |r_f| < |f_main|),
+//! C2 likewise for g, so under C1 ∧ C2 ∧ C3_main the signs of f and g agree: `agree_given_all_main`
+//! is 1 whenever it is defined, and a disagreement predicted from C3_main would always be a hit,
+//! which is why the prediction uses the testable C3. With `model = "theory"`, f is its own main
+//! term (f_0 = 0 and the same α on the same kernel), so r_f = 0 and C1 holds at every z with
+//! f(z) ≠ 0: `cond_c1` = 1. The surrogate version C1 ∧ C2 ∧ C3 is the testable one.
 //! Every product over test and training points is a GEMM or an element-wise map of one.
 
 use faer::MatRef;
@@ -39,7 +52,8 @@ use crate::kernel::{KernelWhat, infinite_test_train, weighted_sum_direction};
 use crate::linalg;
 use crate::model::Architecture;
 
-use super::config::Scenario;
+use super::config::{RunConfig, Scenario};
+use crate::perturbation::Norm;
 
 /// Per-test-point values that the conditions compare.
 #[derive(Debug, Clone, Default)]
@@ -50,18 +64,19 @@ pub struct ConditionTerms {
     pub g: Vec<f64>,
     /// f_main(z) (§6.1).
     pub f_main: Vec<f64>,
-    /// g_main(z) (§6.1).
-    pub g_main: Vec<f64>,
+    /// g_main(z) (§6.1); `None` where it is not defined ([`main_term_g_defined`]).
+    pub g_main: Option<Vec<f64>>,
     /// The code's surrogate f̂(z) (§6.2).
     pub f_hat: Vec<f64>,
     /// The code's surrogate ĝ(z) (§6.2).
     pub g_hat: Vec<f64>,
 }
 
-/// Fractions of test points satisfying the conditions (see the module documentation).
+/// Fractions of test points satisfying the conditions (see the module documentation). Every
+/// field but `c1` and `c3` needs g_main and is NaN when it is not defined.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConditionSummary {
-    /// Fraction with C1.
+    /// Fraction with C1 (1 by construction for `model = "theory"`).
     pub c1: f64,
     /// Fraction with C2.
     pub c2: f64,
@@ -77,9 +92,9 @@ pub struct ConditionSummary {
     pub agree_given_all: f64,
     /// P(sgn f = sgn g | C1 ∧ C2 ∧ C3_main): 1 by construction; NaN when no point qualifies.
     pub agree_given_all_main: f64,
-    /// Fraction with C1 ∧ C2 ∧ ¬C3_main: the conditions predict disagreement.
+    /// Fraction with C1 ∧ C2 ∧ ¬C3: the conditions predict disagreement.
     pub predicted_disagree: f64,
-    /// Fraction where disagreement was predicted and sgn f ≠ sgn g happened.
+    /// Fraction with C1 ∧ C2 ∧ ¬C3 and sgn f ≠ sgn g: predicted and observed disagreement.
     pub predicted_disagree_hit: f64,
 }
 
@@ -99,45 +114,50 @@ pub fn same_sign(a: f64, b: f64) -> bool {
     sgn(a) == sgn(b)
 }
 
-/// Evaluates C1, C2, C3 and C3_main at every test point and summarises them.
+/// Whether g_main is defined for this run: one L2 step, the paper's perturbation (see the module
+/// documentation). Otherwise the conditions that need it are undefined.
+pub fn main_term_g_defined(cfg: &RunConfig) -> bool {
+    cfg.norm == Norm::L2 && cfg.attack_steps == 1
+}
+
+/// Why g_main is not defined for `cfg`, or `None` when it is.
+pub fn main_term_g_undefined_reason(cfg: &RunConfig) -> Option<String> {
+    if main_term_g_defined(cfg) {
+        return None;
+    }
+    Some(format!(
+        "g's main term assumes one L2 attack step; with norm = \"{}\" and attack_steps = {} the \
+         condition columns that need it (cond_c2, cond_c3_main, cond_all, cond_all_main, \
+         agree_given_all, agree_given_all_main, predicted_disagree, predicted_disagree_hit) are \
+         left empty",
+        match cfg.norm {
+            Norm::L2 => "l2",
+            Norm::Linf => "linf",
+        },
+        cfg.attack_steps
+    ))
+}
+
+/// Evaluates C1, C2, C3 and C3_main at every test point and summarises them; without g_main
+/// only C1 and C3 are defined and every other field is NaN.
 pub fn summarize(t: &ConditionTerms) -> Result<ConditionSummary> {
     let m = t.f.len();
-    for (name, v) in [
+    let mut named: Vec<(&str, &Vec<f64>)> = vec![
         ("g", &t.g),
         ("f_main", &t.f_main),
-        ("g_main", &t.g_main),
         ("f_hat", &t.f_hat),
         ("g_hat", &t.g_hat),
-    ] {
+    ];
+    if let Some(g_main) = &t.g_main {
+        named.push(("g_main", g_main));
+    }
+    for (name, v) in named {
         if v.len() != m {
             return Err(Error::Mismatch(format!(
                 "condition terms: {} values of f but {} of {name}",
                 m,
                 v.len()
             )));
-        }
-    }
-    let mut count = [0usize; 10];
-    for i in 0..m {
-        let c1 = t.f_main[i].abs() > (t.f[i] - t.f_main[i]).abs();
-        let c2 = t.g_main[i].abs() > (t.g[i] - t.g_main[i]).abs();
-        let c3 = same_sign(t.f_hat[i], t.g_hat[i]);
-        let c3m = same_sign(t.f_main[i], t.g_main[i]);
-        let agree = same_sign(t.f[i], t.g[i]);
-        let flags = [
-            c1,
-            c2,
-            c3,
-            c3m,
-            c1 && c2 && c3,
-            c1 && c2 && c3m,
-            c1 && c2 && c3 && agree,
-            c1 && c2 && c3m && agree,
-            c1 && c2 && !c3m,
-            c1 && c2 && !c3m && !agree,
-        ];
-        for (c, f) in count.iter_mut().zip(flags) {
-            *c += usize::from(f);
         }
     }
     let frac = |c: usize| {
@@ -154,17 +174,56 @@ pub fn summarize(t: &ConditionTerms) -> Result<ConditionSummary> {
             num as f64 / den as f64
         }
     };
+    let c1_at = |i: usize| t.f_main[i].abs() > (t.f[i] - t.f_main[i]).abs();
+    let c3_at = |i: usize| same_sign(t.f_hat[i], t.g_hat[i]);
+    let c1 = frac((0..m).filter(|&i| c1_at(i)).count());
+    let c3 = frac((0..m).filter(|&i| c3_at(i)).count());
+    let Some(g_main) = &t.g_main else {
+        let nan = f64::NAN;
+        return Ok(ConditionSummary {
+            c1,
+            c2: nan,
+            c3,
+            c3_main: nan,
+            all: nan,
+            all_main: nan,
+            agree_given_all: nan,
+            agree_given_all_main: nan,
+            predicted_disagree: nan,
+            predicted_disagree_hit: nan,
+        });
+    };
+    let mut count = [0usize; 8];
+    for (i, &gm) in g_main.iter().enumerate() {
+        let (c1, c3) = (c1_at(i), c3_at(i));
+        let c2 = gm.abs() > (t.g[i] - gm).abs();
+        let c3m = same_sign(t.f_main[i], gm);
+        let agree = same_sign(t.f[i], t.g[i]);
+        let flags = [
+            c2,
+            c3m,
+            c1 && c2 && c3,
+            c1 && c2 && c3m,
+            c1 && c2 && c3 && agree,
+            c1 && c2 && c3m && agree,
+            c1 && c2 && !c3,
+            c1 && c2 && !c3 && !agree,
+        ];
+        for (c, f) in count.iter_mut().zip(flags) {
+            *c += usize::from(f);
+        }
+    }
     Ok(ConditionSummary {
-        c1: frac(count[0]),
-        c2: frac(count[1]),
-        c3: frac(count[2]),
-        c3_main: frac(count[3]),
-        all: frac(count[4]),
-        all_main: frac(count[5]),
-        agree_given_all: cond(count[6], count[4]),
-        agree_given_all_main: cond(count[7], count[5]),
-        predicted_disagree: frac(count[8]),
-        predicted_disagree_hit: frac(count[9]),
+        c1,
+        c2: frac(count[0]),
+        c3,
+        c3_main: frac(count[1]),
+        all: frac(count[2]),
+        all_main: frac(count[3]),
+        agree_given_all: cond(count[4], count[2]),
+        agree_given_all_main: cond(count[5], count[3]),
+        predicted_disagree: frac(count[6]),
+        predicted_disagree_hit: frac(count[7]),
     })
 }
 

@@ -98,7 +98,8 @@ pub struct RunConfig {
     pub lr_f: f64,
     /// Learning rate of g.
     pub lr_g: f64,
-    /// Gradient steps of f (flow time T_f = lr_f · steps_f without momentum).
+    /// Gradient steps of f (flow time T_f = lr_f · steps_f without momentum; with momentum the
+    /// matched time of [`TrainOptions::flow_time`]).
     pub steps_f: usize,
     /// Gradient steps of g.
     pub steps_g: usize,
@@ -108,9 +109,11 @@ pub struct RunConfig {
     // --- perturbation (§5) ---
     /// `a` (r_n = η_n) or `b` (r_n = x_n + η_n).
     pub scenario: Scenario,
-    /// L2 (or L∞) size ε; exactly one of `eps` and `eps_per_coordinate` must be given.
+    /// Size ε of the perturbation in the norm `norm` (‖η_n‖₂ = ε for L2, ‖η_n‖∞ = ε for L∞);
+    /// exactly one of `eps` and `eps_per_coordinate` must be given.
     pub eps: Option<f64>,
-    /// c with ε = c·√d.
+    /// Size c per coordinate: ε = c·√d for L2 (the L2 size of a change of c in every
+    /// coordinate), ε = c for L∞ ([`eps_from_per_coordinate`]).
     pub eps_per_coordinate: Option<f64>,
     /// Norm of the budget.
     pub norm: Norm,
@@ -291,30 +294,21 @@ impl RunConfig {
         }
     }
 
-    /// Gradient-flow time of `steps` steps of size `lr` with momentum μ under a constant gradient:
-    /// lr·Σ_{s=1..S} (1 − μ^s)/(1 − μ) (§3.2; lr·S for plain GD).
-    pub fn flow_time(&self, lr: f64, steps: usize) -> f64 {
-        let mu = self.momentum;
-        if mu == 0.0 {
-            return lr * steps as f64;
-        }
-        let s = steps as f64;
-        lr * (s / (1.0 - mu) - mu * (1.0 - mu.powf(s)) / ((1.0 - mu) * (1.0 - mu)))
-    }
-
-    /// Flow times (T_f, T_g).
+    /// Gradient-flow times (T_f, T_g) of the two trainings, matched to their steps, learning rates
+    /// and momentum by [`TrainOptions::flow_time`] (§3.2; lr·steps without momentum).
     pub fn flow_times(&self) -> (f64, f64) {
         (
-            self.flow_time(self.lr_f, self.steps_f),
-            self.flow_time(self.lr_g, self.steps_g),
+            self.train_options(false).flow_time(self.steps_f),
+            self.train_options(true).flow_time(self.steps_g),
         )
     }
 
-    /// ε for input dimension `d`: `eps`, or `eps_per_coordinate`·√d.
+    /// ε for input dimension `d` in the norm `norm`: `eps`, or from `eps_per_coordinate` c by
+    /// [`eps_from_per_coordinate`] (c·√d for L2, c for L∞).
     pub fn epsilon(&self, d: usize) -> f64 {
         match (self.eps, self.eps_per_coordinate) {
             (Some(e), _) => e,
-            (None, Some(c)) => eps_from_per_coordinate(c, d),
+            (None, Some(c)) => eps_from_per_coordinate(c, d, self.norm),
             (None, None) => 0.0,
         }
     }

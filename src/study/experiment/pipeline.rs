@@ -88,7 +88,8 @@ pub struct Metrics {
 pub struct RunResult {
     /// Accuracies, agreement, target mean, cosine.
     pub metrics: Metrics,
-    /// Condition fractions (§6.3, our reconstruction).
+    /// Condition fractions (§6.3, our reconstruction); those that need g_main are NaN where it is
+    /// not defined ([`conditions::main_term_g_defined`]).
     pub conditions: ConditionSummary,
 }
 
@@ -469,9 +470,14 @@ fn second_stage(cfg: &RunConfig, first: &FirstStage) -> Result<SecondStage> {
         eps,
         scenario: cfg.scenario,
     };
+    let g_main = if conditions::main_term_g_defined(cfg) {
+        Some(conditions::main_term_g(&g_inputs, z, &arch)?)
+    } else {
+        None
+    };
     let terms = ConditionTerms {
         f_main: first.f_main.clone(),
-        g_main: conditions::main_term_g(&g_inputs, z, &arch)?,
+        g_main,
         f_hat: first.f_hat.clone(),
         g_hat: conditions::surrogate_g_from_direction(
             first.direction.as_ref(),

@@ -13,6 +13,7 @@ use toml::Value;
 use super::config::{DatasetKind, RunConfig, Scenario};
 use crate::data::Center;
 use crate::error::{Error, Result};
+use crate::perturbation::eps_from_per_coordinate;
 
 /// One panel: a key swept over values, every other key at `base`.
 #[derive(Debug, Clone)]
@@ -172,7 +173,6 @@ fn gamma_panel(gammas: Vec<f64>, base: &RunConfig) -> Panel {
 /// The shared panels of the synthetic figures: d (ε = c√d), ε, m, γ, N, T_f, T_g.
 fn synthetic_panels(s: &Synthetic, quick: bool) -> Vec<Panel> {
     let base = synthetic_base(s, quick);
-    let d = base.d.unwrap_or(s.d) as f64;
     let (ds, cs, widths, gammas, ns, tf, tg): SyntheticGrids = if quick {
         (
             vec![10, 25, 50, 100],
@@ -218,7 +218,8 @@ fn synthetic_panels(s: &Synthetic, quick: bool) -> Vec<Panel> {
         "perturbation size ε",
         &base,
     );
-    eps.x_scale = d.sqrt();
+    // Shown as ε: the per-coordinate c times ε/c of the base's norm (√d for L2).
+    eps.x_scale = eps_from_per_coordinate(1.0, base.d.unwrap_or(s.d), base.norm);
     let mut tf_base = base.clone();
     tf_base.lr_f = s.lr_tf;
     let mut tg_base = base.clone();
@@ -248,7 +249,7 @@ fn synthetic_panels(s: &Synthetic, quick: bool) -> Vec<Panel> {
             "steps_f",
             ints(tf),
             true,
-            "training time of f (epochs)",
+            "epochs of f (steps, the paper's T_f)",
             &tf_base,
         ),
         panel(
@@ -256,7 +257,7 @@ fn synthetic_panels(s: &Synthetic, quick: bool) -> Vec<Panel> {
             "steps_g",
             ints(tg),
             true,
-            "training time of g (epochs)",
+            "epochs of g (steps, the paper's T_g)",
             &tg_base,
         ),
     ]
@@ -353,7 +354,7 @@ fn real_panels(
             "steps_f",
             ints(tf),
             true,
-            "training time of f (epochs)",
+            "epochs of f (steps, the paper's T_f)",
             &base,
         ),
         panel(
@@ -361,7 +362,7 @@ fn real_panels(
             "steps_g",
             ints(tg),
             true,
-            "training time of g (epochs)",
+            "epochs of g (steps, the paper's T_g)",
             &base,
         ),
     ]
