@@ -5,20 +5,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use faer::{Mat, MatRef};
+use faer::Mat;
 use serde::Serialize;
 
 use super::args::choice;
 use super::output::{progress_bar, say};
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
-use ntk_perturb::dynamics::OdeOptions;
 use ntk_perturb::error::{Error, Result};
-use ntk_perturb::kernel;
 use ntk_perturb::model::Loss;
-use ntk_perturb::perturbation::directions::{self, Linearization, Source, steps_for};
-use ntk_perturb::perturbation::{
-    AttackOptions, Norm, TargetKind, draw_targets, eps_from_per_coordinate, projected,
-};
+use ntk_perturb::perturbation::{self, Budget, Norm, PerturbSpec, Source, TargetKind};
 
 /// Arguments of `perturb`.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -82,24 +77,27 @@ pub struct PerturbArgs {
     pub common: CommonArgs,
 }
 
-/// Runs `perturb`.
+/// Runs `perturb`: parse, one library call ([`perturbation::perturb_dataset`]), write.
 pub fn run(args: PerturbArgs) -> Result<()> {
     let threads = super::init_threads(args.common.threads)?;
-    let config = args.network.config(args.width);
-    config.validate()?;
-    let train_steps = steps_for(args.time, args.lr)?;
-    let mut attack = AttackOptions {
-        eps: args.eps.or(args.eps_per_coordinate).unwrap_or(0.0),
+    let spec = PerturbSpec {
+        network: args.network.config(args.width),
+        seed: args.common.seed,
+        loss: args.loss,
+        lr: args.lr,
+        time: args.time,
+        budget: match (args.eps, args.eps_per_coordinate) {
+            (Some(eps), _) => Budget::Eps(eps),
+            (None, Some(c)) => Budget::PerCoordinate(c),
+            (None, None) => Budget::Eps(0.0),
+        },
         norm: args.norm,
         steps: args.steps,
         step_size: args.step_size,
+        targets: args.targets,
+        source: args.source,
     };
-    attack.validate().map_err(|e| match (e, args.eps) {
-        (Error::InvalidArgument { message, .. }, None) if message.starts_with('ε') => {
-            Error::invalid("--eps-per-coordinate", message)
-        }
-        (e, _) => e,
-    })?;
+    spec.validate()?;
     if args.data.test.is_some() {
         return Err(Error::invalid(
             "--test",
@@ -108,47 +106,21 @@ pub fn run(args: PerturbArgs) -> Result<()> {
     }
     let out = Outputs::prepare(&args.out, args.force)?;
     let (train, _) = args.data.load(args.common.seed)?;
-    if let Some(c) = args.eps_per_coordinate {
-        attack.eps = eps_from_per_coordinate(c, train.d(), args.norm);
-    }
     let start = Instant::now();
-    let lz = Linearization::new(
-        &train,
-        &config,
-        args.common.seed,
-        args.loss,
-        OdeOptions::default(),
-    )?;
-    let bar = progress_bar(train_steps as u64, "train", args.common.quiet);
-    let net = lz.train(lz.initial().clone(), args.lr, train_steps, |s| {
-        bar.set_position(s as u64)
-    })?;
+    let bar = progress_bar(
+        perturbation::directions::steps_for(spec.time, spec.lr)? as u64,
+        "train",
+        args.common.quiet,
+    );
+    let run = perturbation::perturb_dataset(&train, &spec, |s| bar.set_position(s as u64))?;
     bar.finish_and_clear();
-    let time = args.lr * train_steps as f64;
-    let coeffs = lz
-        .coefficients(&[time])?
-        .pop()
-        .ok_or_else(|| Error::numerical("perturb", "the flow returned no coefficients"))?;
-    let dirs = lz.directions(&net, &coeffs)?;
-    let rows = directions::compare(&dirs);
-    let summary = directions::summarize(&rows);
-
-    let targets = draw_targets(&train.y, args.targets, args.common.seed);
-    let x = train.x.as_ref();
-    let arch = config.arch;
-    let gradient_at = |z: MatRef<'_, f64>| -> Result<Mat<f64>> {
-        match args.source {
-            Source::Net => net.input_gradients(z),
-            Source::Lin => directions::lazy_gradient(lz.initial(), x, &coeffs.finite, z),
-            Source::Sum => kernel::weighted_sum_direction(z, x, &coeffs.infinite, &arch),
-            Source::Kernel => kernel::kernel_gradient_direction(z, x, &coeffs.infinite, &arch),
-        }
-    };
-    let pert = projected(x, &targets, &attack, gradient_at)?;
     let elapsed = start.elapsed().as_secs_f64();
+    let (time, train_steps, attack, summary) =
+        (run.time, run.train_steps, run.attack, &run.summary);
+    let pert = &run.perturbations;
 
-    write_perturbations(&out.file("perturbations.csv.gz"), &targets, &pert.eta)?;
-    ntk_perturb::io::write_rows(&out.file("directions.csv"), &rows)?;
+    write_perturbations(&out.file("perturbations.csv.gz"), &run.targets, &pert.eta)?;
+    ntk_perturb::io::write_rows(&out.file("directions.csv"), &run.rows)?;
     out.write_config("perturb", threads, &args)?;
 
     let quiet = args.common.quiet;
@@ -176,7 +148,7 @@ pub fn run(args: PerturbArgs) -> Result<()> {
         ),
     );
     let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.6}"));
-    for s in &summary {
+    for s in summary {
         say(
             quiet,
             format!(
