@@ -15,7 +15,6 @@
 //! h' = h·min(5, max(0.2, 0.9·‖e‖^{−1/5})). The integration stops exactly at each requested time
 //! (times non-decreasing); no dense output is needed.
 
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef};
 
 use super::{Loss, OdeOptions};
@@ -249,7 +248,6 @@ impl OdeSolver<'_> {
         }
         let n = self.y.len();
         let nf = n as f64;
-        let par = linalg::par();
         let mut z0 = vec![0.0; 2 * n];
         z0[..n].copy_from_slice(self.f0);
         let (loss, y, k) = (self.loss, self.y, self.k);
@@ -261,7 +259,7 @@ impl OdeSolver<'_> {
             }
             let g = MatRef::from_column_major_slice(da, n, 1);
             let out = MatMut::from_column_major_slice_mut(df, n, 1);
-            matmul(out, Accum::Replace, k, g, 1.0, par);
+            linalg::matmul(out, Accum::Replace, k, g, 1.0);
         };
         let context = format!("the {} loss gradient flow", loss.name());
         let states = dormand_prince(&z0, times, rhs, &self.options, &context)?;
