@@ -21,8 +21,9 @@ pub const COLUMN_BLOCK: usize = 64;
 pub const TILE: usize = 256;
 
 /// Products of fewer multiply-adds than this run their tiles one after the other on the calling
-/// thread (the same tiles, so the same bits): below it hand-offs cost more than they save.
-pub const PAR_WORK: usize = 1 << 20;
+/// thread (the same tiles, so the same bits): below it hand-offs cost more than they save. 2¹⁶ is
+/// where faer starts to split a matrix-vector product between threads.
+pub const PAR_WORK: usize = 1 << 16;
 
 /// Minimum number of items per rayon task: 1 in parallel, everything in one task otherwise.
 fn min_len(parallel: bool) -> usize {

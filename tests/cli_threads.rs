@@ -5,9 +5,9 @@
 //! threshold above which work is split:
 //!
 //! * products run on output tiles of `linalg::TILE` = 256 rows and columns, in parallel from
-//!   `linalg::PAR_WORK` = 2²⁰ multiply-adds: the N×N, M×N and N×m products have at least two tiles
-//!   along each side, and the smallest of them, the lower triangle of X Xᵀ, has
-//!   N²d/2 = 1.28·10⁶ multiply-adds;
+//!   `linalg::PAR_WORK` = 2¹⁶ multiply-adds: the N×N, M×N and N×m products have at least two tiles
+//!   along each side, and every Gram, feature, direction and flow product exceeds
+//!   2¹⁶, the smallest being the test predictions K(Z, X) α at one time with M·N = 120 000;
 //! * the network's products run in parallel from 2²⁴ multiply-adds (`network::forward`):
 //!   N·m·(d + 1) = 2.04·10⁷; its readout sums rows in blocks of 256, in parallel from 2¹⁸ entries
 //!   (N·m = 1.2·10⁶);
@@ -15,7 +15,7 @@
 //! * the eigendecomposition's symmetric products run in parallel on their two threads from a
 //!   trailing size of 256 (`dynamics::evd`);
 //! * faer's own parallel kernels, which the products used before, split matrix-vector products
-//!   from 256² = 65 536 entries (N² = 160 000) and GEMMs from 32 768 multiply-adds.
+//!   from 256² = 65 536 entries and GEMMs from 32 768 multiply-adds.
 //!
 //! `reproduce shifted-gauss-a --quick` (N = 400, widths up to 1000, d = 100) takes the network's
 //! parallel products in its width-1000 cells: 400·1000·101 = 4.04·10⁷ multiply-adds.

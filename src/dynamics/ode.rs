@@ -222,7 +222,8 @@ fn all_finite(v: &[f64]) -> bool {
 
 /// Adaptive solver of the logistic / exponential flow.
 pub struct OdeSolver<'a> {
-    /// Train Gram matrix K (N×N, full symmetric).
+    /// Train Gram matrix K (N×N, full symmetric: the flow multiplies by Kᵀ, which reads K by its
+    /// contiguous columns).
     pub k: MatRef<'a, f64>,
     /// Labels Y.
     pub y: &'a [f64],
@@ -259,7 +260,9 @@ impl OdeSolver<'_> {
             }
             let g = MatRef::from_column_major_slice(da, n, 1);
             let out = MatMut::from_column_major_slice_mut(df, n, 1);
-            linalg::matmul(out, Accum::Replace, k, g, 1.0);
+            // K is symmetric, so K g = Kᵀ g: Kᵀ reads K by its contiguous columns, and each row
+            // tile of the product is then a set of contiguous dot products.
+            linalg::matmul(out, Accum::Replace, k.transpose(), g, 1.0);
         };
         let context = format!("the {} loss gradient flow", loss.name());
         let states = dormand_prince(&z0, times, rhs, &self.options, &context)?;
