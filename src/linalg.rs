@@ -324,6 +324,106 @@ pub fn to_row_major(x: MatRef<'_, f64>) -> Vec<f64> {
 mod tests {
     use super::*;
 
+    /// A matrix of small integers (|v| ≤ 7), so every product below is exact in f64.
+    fn integers(r: usize, c: usize, seed: usize) -> Mat<f64> {
+        Mat::from_fn(r, c, |i, j| ((i * 7 + j * 13 + seed * 5) % 15) as f64 - 7.0)
+    }
+
+    /// The tiled products against the schoolbook triple loop, on shapes that straddle the tile
+    /// edge, with both accumulation modes and a scale. Integer entries make both sides exact, so
+    /// they must agree to the bit.
+    #[test]
+    fn tiled_products_equal_the_schoolbook_sums() {
+        let (m, n, k) = (TILE + 45, 2 * TILE + 3, 70);
+        let a = integers(m, k, 1);
+        let b = integers(k, n, 2);
+        let c0 = integers(m, n, 3);
+        let schoolbook = |i: usize, j: usize| (0..k).map(|q| a[(i, q)] * b[(q, j)]).sum::<f64>();
+        for parallel in [false, true] {
+            let mut c = c0.clone();
+            matmul_tiled(
+                c.as_mut(),
+                Accum::Add,
+                a.as_ref(),
+                b.as_ref(),
+                2.0,
+                parallel,
+            );
+            let mut r = c0.clone();
+            matmul_tiled(
+                r.as_mut(),
+                Accum::Replace,
+                a.as_ref(),
+                b.as_ref(),
+                -1.0,
+                parallel,
+            );
+            for j in 0..n {
+                for i in 0..m {
+                    assert_eq!(c[(i, j)], c0[(i, j)] + 2.0 * schoolbook(i, j), "({i}, {j})");
+                    assert_eq!(r[(i, j)], -schoolbook(i, j), "({i}, {j})");
+                }
+            }
+        }
+        // A matrix-vector product and a product with a row-major left factor.
+        let v = integers(k, 1, 4);
+        let mut mv = Mat::<f64>::zeros(m, 1);
+        matmul(mv.as_mut(), Accum::Replace, a.as_ref(), v.as_ref(), 1.0);
+        let at = a.transpose().to_owned();
+        let mut tv = Mat::<f64>::zeros(m, 1);
+        matmul(tv.as_mut(), Accum::Replace, at.transpose(), v.as_ref(), 1.0);
+        for i in 0..m {
+            let want = (0..k).map(|q| a[(i, q)] * v[(q, 0)]).sum::<f64>();
+            assert_eq!(mv[(i, 0)], want);
+            assert_eq!(tv[(i, 0)], want);
+        }
+        // The lower triangle of 0.5 · A Bᵀ, with a zero strict upper triangle.
+        let bb = integers(m, k, 5);
+        let lower = lower_product(a.as_ref(), bb.as_ref(), 0.5);
+        for j in 0..m {
+            for i in 0..m {
+                let want = if i >= j {
+                    0.5 * (0..k).map(|q| a[(i, q)] * bb[(j, q)]).sum::<f64>()
+                } else {
+                    0.0
+                };
+                assert_eq!(lower[(i, j)], want, "({i}, {j})");
+            }
+        }
+    }
+
+    /// With entries that round, the bits of every product are the same in pools of 1, 2 and 3
+    /// threads, including the matrix-vector product faer would split by thread.
+    #[test]
+    fn products_give_the_same_bits_for_any_pool_size() {
+        let (n, k) = (2 * TILE + 17, 300);
+        let a = Mat::from_fn(n, k, |i, j| ((i * 31 + j * 17) as f64 * 0.37).sin());
+        let b = Mat::from_fn(n, k, |i, j| ((i * 11 + j * 23) as f64 * 0.53).cos());
+        let v = Mat::from_fn(n, 1, |i, _| (i as f64 * 0.29).sin());
+        let products = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let gram = cross_product(a.as_ref(), b.as_ref(), 1.0);
+                let lower = lower_product(a.as_ref(), a.as_ref(), 1.0);
+                let mut mv = Mat::<f64>::zeros(n, 1);
+                matmul(mv.as_mut(), Accum::Replace, gram.as_ref(), v.as_ref(), 1.0);
+                [gram, lower, mv]
+                    .iter()
+                    .flat_map(|m| {
+                        (0..m.ncols())
+                            .flat_map(move |j| (0..m.nrows()).map(move |i| m[(i, j)].to_bits()))
+                    })
+                    .collect::<Vec<u64>>()
+            })
+        };
+        let one = products(1);
+        assert_eq!(one, products(2));
+        assert_eq!(one, products(3));
+    }
+
     /// The vectorised build must give the bits of the plain one: the map below has a product
     /// followed by a sum (which an FMA would round once instead of twice) and a select.
     #[test]
