@@ -1,10 +1,13 @@
 //! Small dense linear-algebra helpers on top of faer shared by the kernel, dynamics and network stages.
 //!
-//! All products go through faer's GEMM, whose result does not depend on the number of threads, and
-//! element-wise maps are parallel over fixed column blocks, so every routine here gives the same bits
-//! for any `--threads`.
+//! Every product is cut into output tiles of [`TILE`]×[`TILE`] entries (the last ones smaller) whose
+//! boundaries depend only on the matrix sizes. Each tile is one sequential faer GEMM over the whole
+//! inner dimension, and the tiles run in parallel. No sum is ever split across threads, so the
+//! arithmetic of every entry is a fixed function of the problem size: faer's own parallel
+//! matrix-vector product splits the inner dimension into one part per thread, which this layout
+//! avoids. Element-wise maps are parallel over fixed column blocks. Every routine here therefore
+//! gives the same bits for any `--threads`.
 
-use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
@@ -13,13 +16,79 @@ use rayon::prelude::*;
 /// Column block width for parallel element-wise maps (fixed, so results never depend on threads).
 pub const COLUMN_BLOCK: usize = 64;
 
-/// Parallelism for faer kernels: all threads of the current rayon pool.
-pub fn par() -> Par {
-    if rayon::current_num_threads() <= 1 {
-        Par::Seq
-    } else {
-        Par::rayon(0)
+/// Edge of the output tiles of [`matmul`] and [`lower_product`]. Fixed, so that the tiles, and with
+/// them the sequence of operations behind every entry, never depend on the number of threads.
+pub const TILE: usize = 256;
+
+/// Products of fewer multiply-adds than this run their tiles one after the other on the calling
+/// thread (the same tiles, so the same bits): below it hand-offs cost more than they save. 2¹⁶ is
+/// where faer starts to split a matrix-vector product between threads.
+pub const PAR_WORK: usize = 1 << 16;
+
+/// Minimum number of items per rayon task: 1 in parallel, everything in one task otherwise.
+fn min_len(parallel: bool) -> usize {
+    if parallel { 1 } else { usize::MAX }
+}
+
+/// `dst ← alpha · lhs · rhs` (`Accum::Replace`) or `dst ← dst + alpha · lhs · rhs` (`Accum::Add`),
+/// in parallel over fixed output tiles when the product has at least [`PAR_WORK`] multiply-adds.
+pub fn matmul(
+    dst: MatMut<'_, f64>,
+    accum: Accum,
+    lhs: MatRef<'_, f64>,
+    rhs: MatRef<'_, f64>,
+    alpha: f64,
+) {
+    let work = dst
+        .nrows()
+        .saturating_mul(dst.ncols())
+        .saturating_mul(lhs.ncols());
+    matmul_tiled(dst, accum, lhs, rhs, alpha, work >= PAR_WORK);
+}
+
+/// [`matmul`] with the choice between parallel and sequential tiles left to the caller. Both give
+/// the same bits.
+pub fn matmul_tiled(
+    dst: MatMut<'_, f64>,
+    accum: Accum,
+    lhs: MatRef<'_, f64>,
+    rhs: MatRef<'_, f64>,
+    alpha: f64,
+    parallel: bool,
+) {
+    assert!(
+        dst.nrows() == lhs.nrows() && dst.ncols() == rhs.ncols() && lhs.ncols() == rhs.nrows(),
+        "matmul: {}×{} = {}×{} · {}×{}",
+        dst.nrows(),
+        dst.ncols(),
+        lhs.nrows(),
+        lhs.ncols(),
+        rhs.nrows(),
+        rhs.ncols()
+    );
+    if dst.nrows() == 0 || dst.ncols() == 0 {
+        return;
     }
+    dst.par_col_chunks_mut(TILE)
+        .enumerate()
+        .with_min_len(min_len(parallel))
+        .for_each(|(bj, cols)| {
+            let (j0, w) = (bj * TILE, cols.ncols());
+            cols.par_row_chunks_mut(TILE)
+                .enumerate()
+                .with_min_len(min_len(parallel))
+                .for_each(|(bi, tile)| {
+                    let (i0, h) = (bi * TILE, tile.nrows());
+                    faer::linalg::matmul::matmul(
+                        tile,
+                        accum,
+                        lhs.subrows(i0, h),
+                        rhs.subcols(j0, w),
+                        alpha,
+                        Par::Seq,
+                    );
+                });
+        });
 }
 
 /// Runs `f` compiled for AVX2 + FMA when the CPU has them, so that element-wise loops inlined into
@@ -44,28 +113,66 @@ pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Lower triangle (diagonal included) of `alpha · A Bᵀ` where A and B are both N×k; the strict upper
-/// triangle is zero. Half the flops of a full product.
+/// triangle is zero. Half the flops of a full product. The tiles are those of [`matmul`] on or below
+/// the diagonal; a diagonal tile computes only its own lower triangle.
 pub fn lower_product(a: MatRef<'_, f64>, b: MatRef<'_, f64>, alpha: f64) -> Mat<f64> {
-    let n = a.nrows();
-    let mut out = Mat::<f64>::zeros(n, n);
-    triangular::matmul(
-        out.as_mut(),
-        BlockStructure::TriangularLower,
-        Accum::Replace,
-        a,
-        BlockStructure::Rectangular,
-        b.transpose(),
-        BlockStructure::Rectangular,
-        alpha,
-        par(),
+    let (n, k) = (a.nrows(), a.ncols());
+    assert!(
+        b.nrows() == n && b.ncols() == k,
+        "lower_product: A is {n}×{k} but B is {}×{}",
+        b.nrows(),
+        b.ncols()
     );
+    let mut out = Mat::<f64>::zeros(n, n);
+    if n == 0 {
+        return out;
+    }
+    let parallel = (n * n / 2).saturating_mul(k) >= PAR_WORK;
+    out.as_mut()
+        .par_col_chunks_mut(TILE)
+        .enumerate()
+        .with_min_len(min_len(parallel))
+        .for_each(|(bj, cols)| {
+            let (j0, w) = (bj * TILE, cols.ncols());
+            let rhs = b.subrows(j0, w).transpose();
+            cols.subrows_mut(j0, n - j0)
+                .par_row_chunks_mut(TILE)
+                .enumerate()
+                .with_min_len(min_len(parallel))
+                .for_each(|(bi, tile)| {
+                    let (i0, h) = (j0 + bi * TILE, tile.nrows());
+                    let lhs = a.subrows(i0, h);
+                    if bi == 0 {
+                        triangular::matmul(
+                            tile,
+                            BlockStructure::TriangularLower,
+                            Accum::Replace,
+                            lhs,
+                            BlockStructure::Rectangular,
+                            rhs,
+                            BlockStructure::Rectangular,
+                            alpha,
+                            Par::Seq,
+                        );
+                    } else {
+                        faer::linalg::matmul::matmul(
+                            tile,
+                            Accum::Replace,
+                            lhs,
+                            rhs,
+                            alpha,
+                            Par::Seq,
+                        );
+                    }
+                });
+        });
     out
 }
 
 /// `alpha · A Bᵀ` for A (M×k) and B (N×k): the M×N matrix of scaled inner products of their rows.
 pub fn cross_product(a: MatRef<'_, f64>, b: MatRef<'_, f64>, alpha: f64) -> Mat<f64> {
     let mut out = Mat::<f64>::zeros(a.nrows(), b.nrows());
-    matmul(out.as_mut(), Accum::Replace, a, b.transpose(), alpha, par());
+    matmul(out.as_mut(), Accum::Replace, a, b.transpose(), alpha);
     out
 }
 
@@ -278,6 +385,106 @@ mod tests {
         let mean = mean_defined(cos).unwrap();
         assert!((mean - (std::f64::consts::FRAC_1_SQRT_2 - 1.0) / 2.0).abs() < 1e-15);
         assert_eq!(mean_defined([None, None]), None);
+    }
+
+    /// A matrix of small integers (|v| ≤ 7), so every product below is exact in f64.
+    fn integers(r: usize, c: usize, seed: usize) -> Mat<f64> {
+        Mat::from_fn(r, c, |i, j| ((i * 7 + j * 13 + seed * 5) % 15) as f64 - 7.0)
+    }
+
+    /// The tiled products against the schoolbook triple loop, on shapes that straddle the tile
+    /// edge, with both accumulation modes and a scale. Integer entries make both sides exact, so
+    /// they must agree to the bit.
+    #[test]
+    fn tiled_products_equal_the_schoolbook_sums() {
+        let (m, n, k) = (TILE + 45, 2 * TILE + 3, 70);
+        let a = integers(m, k, 1);
+        let b = integers(k, n, 2);
+        let c0 = integers(m, n, 3);
+        let schoolbook = |i: usize, j: usize| (0..k).map(|q| a[(i, q)] * b[(q, j)]).sum::<f64>();
+        for parallel in [false, true] {
+            let mut c = c0.clone();
+            matmul_tiled(
+                c.as_mut(),
+                Accum::Add,
+                a.as_ref(),
+                b.as_ref(),
+                2.0,
+                parallel,
+            );
+            let mut r = c0.clone();
+            matmul_tiled(
+                r.as_mut(),
+                Accum::Replace,
+                a.as_ref(),
+                b.as_ref(),
+                -1.0,
+                parallel,
+            );
+            for j in 0..n {
+                for i in 0..m {
+                    assert_eq!(c[(i, j)], c0[(i, j)] + 2.0 * schoolbook(i, j), "({i}, {j})");
+                    assert_eq!(r[(i, j)], -schoolbook(i, j), "({i}, {j})");
+                }
+            }
+        }
+        // A matrix-vector product and a product with a row-major left factor.
+        let v = integers(k, 1, 4);
+        let mut mv = Mat::<f64>::zeros(m, 1);
+        matmul(mv.as_mut(), Accum::Replace, a.as_ref(), v.as_ref(), 1.0);
+        let at = a.transpose().to_owned();
+        let mut tv = Mat::<f64>::zeros(m, 1);
+        matmul(tv.as_mut(), Accum::Replace, at.transpose(), v.as_ref(), 1.0);
+        for i in 0..m {
+            let want = (0..k).map(|q| a[(i, q)] * v[(q, 0)]).sum::<f64>();
+            assert_eq!(mv[(i, 0)], want);
+            assert_eq!(tv[(i, 0)], want);
+        }
+        // The lower triangle of 0.5 · A Bᵀ, with a zero strict upper triangle.
+        let bb = integers(m, k, 5);
+        let lower = lower_product(a.as_ref(), bb.as_ref(), 0.5);
+        for j in 0..m {
+            for i in 0..m {
+                let want = if i >= j {
+                    0.5 * (0..k).map(|q| a[(i, q)] * bb[(j, q)]).sum::<f64>()
+                } else {
+                    0.0
+                };
+                assert_eq!(lower[(i, j)], want, "({i}, {j})");
+            }
+        }
+    }
+
+    /// With entries that round, the bits of every product are the same in pools of 1, 2 and 3
+    /// threads, including the matrix-vector product faer would split by thread.
+    #[test]
+    fn products_give_the_same_bits_for_any_pool_size() {
+        let (n, k) = (2 * TILE + 17, 300);
+        let a = Mat::from_fn(n, k, |i, j| ((i * 31 + j * 17) as f64 * 0.37).sin());
+        let b = Mat::from_fn(n, k, |i, j| ((i * 11 + j * 23) as f64 * 0.53).cos());
+        let v = Mat::from_fn(n, 1, |i, _| (i as f64 * 0.29).sin());
+        let products = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let gram = cross_product(a.as_ref(), b.as_ref(), 1.0);
+                let lower = lower_product(a.as_ref(), a.as_ref(), 1.0);
+                let mut mv = Mat::<f64>::zeros(n, 1);
+                matmul(mv.as_mut(), Accum::Replace, gram.as_ref(), v.as_ref(), 1.0);
+                [gram, lower, mv]
+                    .iter()
+                    .flat_map(|m| {
+                        (0..m.ncols())
+                            .flat_map(move |j| (0..m.nrows()).map(move |i| m[(i, j)].to_bits()))
+                    })
+                    .collect::<Vec<u64>>()
+            })
+        };
+        let one = products(1);
+        assert_eq!(one, products(2));
+        assert_eq!(one, products(3));
     }
 
     /// The vectorised build must give the bits of the plain one: the map below has a product

@@ -8,7 +8,6 @@
 //!
 //! f_t is affine in t and unbounded, so t = ∞ has no meaning and is refused.
 
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef};
 
 use crate::error::{Error, Result};
@@ -37,7 +36,7 @@ impl IdentitySolver<'_> {
         let nf = n as f64;
         let mut ky = Mat::<f64>::zeros(n, 1);
         let y = MatRef::from_column_major_slice(self.y, n, 1);
-        matmul(ky.as_mut(), Accum::Replace, self.k, y, 1.0, linalg::par());
+        linalg::matmul(ky.as_mut(), Accum::Replace, self.k, y, 1.0);
         let alphas = Mat::from_fn(n, times.len(), |i, j| times[j] / nf * self.y[i]);
         let outputs = Mat::from_fn(n, times.len(), |i, j| {
             self.f0[i] + times[j] / nf * ky[(i, 0)]

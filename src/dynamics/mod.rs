@@ -25,7 +25,6 @@ pub mod mse;
 pub mod ode;
 pub mod spectrum;
 
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef};
 use serde::{Deserialize, Serialize};
 
@@ -265,14 +264,7 @@ impl LinearizedFlow {
             "α must have one entry per training sample"
         );
         let mut out = Mat::from_fn(m, alphas.ncols(), |i, _| f0_test[i]);
-        matmul(
-            out.as_mut(),
-            Accum::Add,
-            k_test_train,
-            alphas,
-            1.0,
-            linalg::par(),
-        );
+        linalg::matmul(out.as_mut(), Accum::Add, k_test_train, alphas, 1.0);
         out
     }
 

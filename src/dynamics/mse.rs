@@ -12,7 +12,6 @@
 //! eigenvalues, α = V Λ⁺ c, and F_∞ = Y − V_0 V_0ᵀ (Y − F_0) with V_0 the dropped eigenvectors.
 //! Every time costs two entries per eigenvalue; all times together are two N×N×T GEMMs.
 
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat};
 
 use super::spectrum::Spectrum;
@@ -34,13 +33,12 @@ impl MseSolver<'_> {
         let n = self.y.len();
         let r = Mat::from_fn(n, 1, |i, _| self.y[i] - self.f0[i]);
         let mut c = Mat::<f64>::zeros(n, 1);
-        matmul(
+        linalg::matmul(
             c.as_mut(),
             Accum::Replace,
             self.spectrum.eigenvectors.transpose(),
             r.as_ref(),
             1.0,
-            linalg::par(),
         );
         c
     }
@@ -76,24 +74,10 @@ impl MseSolver<'_> {
         }
         let v = self.spectrum.eigenvectors.as_ref();
         let mut alphas = Mat::<f64>::zeros(n, times.len());
-        matmul(
-            alphas.as_mut(),
-            Accum::Replace,
-            v,
-            ga.as_ref(),
-            1.0,
-            linalg::par(),
-        );
+        linalg::matmul(alphas.as_mut(), Accum::Replace, v, ga.as_ref(), 1.0);
         // F = Y − V G_e
         let mut outputs = Mat::from_fn(n, times.len(), |i, _| self.y[i]);
-        matmul(
-            outputs.as_mut(),
-            Accum::Add,
-            v,
-            ge.as_ref(),
-            -1.0,
-            linalg::par(),
-        );
+        linalg::matmul(outputs.as_mut(), Accum::Add, v, ge.as_ref(), -1.0);
         for (j, &t) in times.iter().enumerate() {
             if t == 0.0 {
                 for i in 0..n {

@@ -15,7 +15,6 @@
 //! h' = h·min(5, max(0.2, 0.9·‖e‖^{−1/5})). The integration stops exactly at each requested time
 //! (times non-decreasing); no dense output is needed.
 
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef};
 
 use super::OdeOptions;
@@ -224,7 +223,8 @@ fn all_finite(v: &[f64]) -> bool {
 
 /// Adaptive solver of the logistic / exponential flow.
 pub struct OdeSolver<'a> {
-    /// Train Gram matrix K (N×N, full symmetric).
+    /// Train Gram matrix K (N×N, full symmetric: the flow multiplies by Kᵀ, which reads K by its
+    /// contiguous columns).
     pub k: MatRef<'a, f64>,
     /// Labels Y.
     pub y: &'a [f64],
@@ -250,7 +250,6 @@ impl OdeSolver<'_> {
         }
         let n = self.y.len();
         let nf = n as f64;
-        let par = linalg::par();
         let mut z0 = vec![0.0; 2 * n];
         z0[..n].copy_from_slice(self.f0);
         let (loss, y, k) = (self.loss, self.y, self.k);
@@ -262,7 +261,9 @@ impl OdeSolver<'_> {
             }
             let g = MatRef::from_column_major_slice(da, n, 1);
             let out = MatMut::from_column_major_slice_mut(df, n, 1);
-            matmul(out, Accum::Replace, k, g, 1.0, par);
+            // K is symmetric, so K g = Kᵀ g: Kᵀ reads K by its contiguous columns, and each row
+            // tile of the product is then a set of contiguous dot products.
+            linalg::matmul(out, Accum::Replace, k.transpose(), g, 1.0);
         };
         let context = format!("the {} loss gradient flow", loss.name());
         let states = dormand_prince(&z0, times, rhs, &self.options, &context)?;

@@ -47,14 +47,7 @@ pub fn weighted_sum_direction(
     let mut coeff = infinite_test_train(z, x, arch, KernelWhat::Phi)?;
     linalg::map_entries(coeff.as_mut(), false, |_, n, phi| phi * alpha[n]);
     let mut out = Mat::<f64>::zeros(z.nrows(), z.ncols());
-    faer::linalg::matmul::matmul(
-        out.as_mut(),
-        faer::Accum::Replace,
-        coeff.as_ref(),
-        x,
-        1.0,
-        linalg::par(),
-    );
+    linalg::matmul(out.as_mut(), faer::Accum::Replace, coeff.as_ref(), x, 1.0);
     Ok(out)
 }
 
@@ -129,14 +122,7 @@ pub fn kernel_gradient_direction(
         })
         .collect();
     let mut out = weighted_sum_direction(z, x, alpha, arch)?;
-    faer::linalg::matmul::matmul(
-        out.as_mut(),
-        faer::Accum::Add,
-        coeff_x.as_ref(),
-        x,
-        1.0,
-        linalg::par(),
-    );
+    linalg::matmul(out.as_mut(), faer::Accum::Add, coeff_x.as_ref(), x, 1.0);
     for j in 0..d {
         for (i, cz) in coeff_z.iter().enumerate() {
             out[(i, j)] += cz * z[(i, j)];

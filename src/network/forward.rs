@@ -14,15 +14,15 @@
 //! have bitwise equal weights and opposite readouts, the two GEMMs return bitwise equal (or exactly
 //! negated) results, and the pair sums f_0 and ∇f_0 are exactly zero. Other networks run each
 //! product as one GEMM over all neurons (one wider GEMM is faster than two half-width ones). The bias is folded into the
-//! GEMM as an extra input column of ones. Every reduction runs in a fixed order, so all results are
-//! bit-identical for any number of threads.
+//! GEMM as an extra input column of ones. The GEMMs are the fixed-tile products of
+//! [`crate::linalg::matmul_tiled`] and every other reduction runs in a fixed order, so all results
+//! are bit-identical for any number of threads.
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Col, ColMut, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Col, ColMut, Mat, MatMut, MatRef};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::linalg::{self, par};
+use crate::linalg::{self, matmul_tiled};
 use crate::memory;
 use crate::model::Loss;
 use crate::model::params::{Init, NetworkConfig, Params};
@@ -36,17 +36,13 @@ const ROW_BLOCK: usize = 256;
 /// Results are the same either way.
 const PAR_THRESHOLD: usize = 1 << 24;
 
-/// faer parallelism for a product of `work` multiply-adds.
-pub(crate) fn par_for(work: usize) -> Par {
-    if work < PAR_THRESHOLD {
-        Par::Seq
-    } else {
-        par()
-    }
+/// Whether a product of `work` multiply-adds runs in parallel.
+fn parallel_for(work: usize) -> bool {
+    work >= PAR_THRESHOLD
 }
 
 /// Applies `f(j, column_j)` to every column of `m`, in parallel when `parallel`.
-pub(crate) fn for_each_col_mut<F>(m: &mut Mat<f64>, parallel: bool, f: F)
+fn for_each_col_mut<F>(m: &mut Mat<f64>, parallel: bool, f: F)
 where
     F: Fn(usize, &mut [f64]) + Sync,
 {
@@ -175,14 +171,14 @@ impl Paired {
     /// H = [X 1] [W b]ᵀ into `h` (N×m), one GEMM per neuron block when split.
     pub fn preactivations_into(&self, xa: MatRef<'_, f64>, h: &mut Mat<f64>) {
         let m = self.width();
-        let par = par_for(self.work(xa.nrows()));
+        let par = parallel_for(self.work(xa.nrows()));
         let w = self.wa.as_ref();
         if !self.split {
-            matmul(h.as_mut(), Accum::Replace, xa, w.transpose(), 1.0, par);
+            matmul_tiled(h.as_mut(), Accum::Replace, xa, w.transpose(), 1.0, par);
             return;
         }
         let (he, ho) = h.as_mut().split_at_col_mut(self.even);
-        matmul(
+        matmul_tiled(
             he,
             Accum::Replace,
             xa,
@@ -191,7 +187,7 @@ impl Paired {
             par,
         );
         if m > self.even {
-            matmul(
+            matmul_tiled(
                 ho,
                 Accum::Replace,
                 xa,
@@ -252,9 +248,9 @@ impl Paired {
     pub fn input_gradients(&self, h: &Mat<f64>) -> Mat<f64> {
         let (n, m) = (h.nrows(), self.width());
         let (a, gamma) = (&self.a, self.gamma);
-        let par = par_for(self.work(n));
+        let par = parallel_for(self.work(n));
         let mut dm = h.clone();
-        for_each_col_mut(&mut dm, par != Par::Seq, |p, col| {
+        for_each_col_mut(&mut dm, par, |p, col| {
             for u in col {
                 *u = activation_derivative(*u, gamma) * a[p];
             }
@@ -262,10 +258,10 @@ impl Paired {
         let w = self.w();
         let mut g = Mat::zeros(n, self.d);
         if !self.split {
-            matmul(g.as_mut(), Accum::Replace, dm.as_ref(), w, 1.0, par);
+            matmul_tiled(g.as_mut(), Accum::Replace, dm.as_ref(), w, 1.0, par);
             return g;
         }
-        matmul(
+        matmul_tiled(
             g.as_mut(),
             Accum::Replace,
             dm.as_ref().subcols(0, self.even),
@@ -276,7 +272,7 @@ impl Paired {
         if m > self.even {
             let odd = m - self.even;
             let mut go = Mat::zeros(n, self.d);
-            matmul(
+            matmul_tiled(
                 go.as_mut(),
                 Accum::Replace,
                 dm.as_ref().subcols(self.even, odd),
@@ -301,8 +297,8 @@ impl Paired {
         gwa: MatMut<'_, f64>,
     ) -> Option<Vec<f64>> {
         let (a, gamma) = (&self.a, self.gamma);
-        let par = par_for(self.work(h.nrows()));
-        for_each_col_mut(scratch, par != Par::Seq, |p, col| {
+        let par = parallel_for(self.work(h.nrows()));
+        for_each_col_mut(scratch, par, |p, col| {
             let hp = h.col_as_slice(p);
             let ap = a[p];
             linalg::vectorized(
@@ -314,7 +310,7 @@ impl Paired {
                 },
             )
         });
-        matmul(
+        matmul_tiled(
             gwa,
             Accum::Replace,
             scratch.as_ref().transpose(),
@@ -331,7 +327,7 @@ impl Paired {
                 }
                 s * inv_sqrt_m
             };
-            if par == Par::Seq {
+            if !par {
                 (0..self.width()).map(column).collect()
             } else {
                 (0..self.width()).into_par_iter().map(column).collect()

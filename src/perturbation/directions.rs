@@ -27,7 +27,6 @@
 //! pattern-flip parts of §5.3. A zero vector makes a cosine (or a ratio) undefined: it is reported
 //! as `None` (an empty CSV cell), never NaN.
 
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef};
 use serde::Serialize;
 
@@ -287,14 +286,7 @@ impl Linearization {
 fn weighted_rows_add(out: &mut Mat<f64>, k: &Mat<f64>, alpha: &[f64], x: MatRef<'_, f64>) {
     let mut coeff = k.clone();
     linalg::map_entries(coeff.as_mut(), false, |_, n, v| v * alpha[n]);
-    matmul(
-        out.as_mut(),
-        Accum::Add,
-        coeff.as_ref(),
-        x,
-        1.0,
-        linalg::par(),
-    );
+    linalg::matmul(out.as_mut(), Accum::Add, coeff.as_ref(), x, 1.0);
 }
 
 /// out += Σ_n α_n ∇_z Σ_m(x_n, z) = (φ'(H_Z) ∘ 1 cᵀ) W with c_k = (1/m) Σ_n α_n φ(u_k(x_n)):
@@ -323,13 +315,12 @@ fn readout_term_add(
     linalg::map_entries(dz.as_mut(), false, |_, k, u| {
         activation_derivative(u, gamma) * c[k]
     });
-    matmul(
+    linalg::matmul(
         out.as_mut(),
         Accum::Add,
         dz.as_ref(),
         params.w.as_ref(),
         1.0,
-        linalg::par(),
     );
 }
 

@@ -285,21 +285,19 @@ pub fn gd_step(n: usize, m: usize, d: usize, reps: usize) -> Result<BenchRow> {
     let mut h = Mat::<f64>::zeros(n, m);
     let mut g = Mat::<f64>::zeros(m, d);
     let baseline = median_seconds(reps, || {
-        faer::linalg::matmul::matmul(
+        linalg::matmul(
             h.as_mut(),
             faer::Accum::Replace,
             x.as_ref(),
             w.transpose(),
             1.0,
-            linalg::par(),
         );
-        faer::linalg::matmul::matmul(
+        linalg::matmul(
             g.as_mut(),
             faer::Accum::Replace,
             h.transpose(),
             x.as_ref(),
             1.0,
-            linalg::par(),
         );
     });
     drop(h);

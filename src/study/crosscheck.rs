@@ -20,7 +20,6 @@
 //! Error quantities are relative, ‖f_T − f^pred‖/‖f_T − f_0‖ over the test inputs, and
 //! [`fit_power_law`] fits the exponent of their mean over seeds against the width.
 
-use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef};
 use serde::Serialize;
 
@@ -295,13 +294,12 @@ pub fn crosscheck_run(
     // `lin` input gradients: ∇f_0(x_n) + Σ_k α_k Φ_m(x_k, x_n) x_k = G_0 + Φ_m diag(α) X.
     let scaled_x = Mat::from_fn(n, d, |k, j| alpha[k] * x[(k, j)]);
     let mut lin_grad = grad0;
-    matmul(
+    linalg::matmul(
         lin_grad.as_mut(),
         Accum::Add,
         phi_xx.as_ref(),
         scaled_x.as_ref(),
         1.0,
-        linalg::par(),
     );
     drop(phi_xx);
 
