@@ -65,6 +65,19 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// An output file that could not be written (full disk, file-size limit, a directory that
+    /// became unwritable, …). Writers leave no partial file behind, so the message says so.
+    #[error("{path}: could not write this file: {source}; {note}")]
+    Write {
+        /// The destination path (never the temporary file).
+        path: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+        /// What was left on disk (for a single file: nothing; for an appended table: its
+        /// complete rows).
+        note: &'static str,
+    },
     /// An operating-system I/O error on a named path.
     #[error("{path}: {source}")]
     Io {
@@ -97,7 +110,8 @@ impl Error {
             {
                 2
             }
-            Error::Numerical { .. } | Error::Io { .. } => 1,
+            // Outputs are checked when the run starts; a write failing later is a run-time failure.
+            Error::Numerical { .. } | Error::Io { .. } | Error::Write { .. } => 1,
         }
     }
 
@@ -127,6 +141,16 @@ impl Error {
         Error::Io {
             path: path.display().to_string(),
             source,
+        }
+    }
+
+    /// An [`Error::Write`] on the destination `path` of a file written atomically: nothing was left
+    /// at `path`.
+    pub fn write(path: &Path, source: std::io::Error) -> Self {
+        Error::Write {
+            path: path.display().to_string(),
+            source,
+            note: "no partial file was left behind (free some space or fix the permissions, then run again)",
         }
     }
 

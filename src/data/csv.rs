@@ -280,7 +280,7 @@ fn excerpt(text: &str) -> String {
 /// Values use Rust's shortest round-trip formatting, so [`read_csv`] gives back identical `f64`s.
 pub fn write_csv(ds: &Dataset, path: &Path) -> Result<()> {
     write_atomic(path, |w| {
-        let csv_err = |e: csv::Error| Error::io(path, std::io::Error::other(e));
+        let csv_err = |e: csv::Error| Error::io(path, crate::io::csv_io_error(e));
         let mut writer = csv::Writer::from_writer(w);
         let mut header: Vec<&str> = ds.feature_names.iter().map(String::as_str).collect();
         header.push(LABEL);

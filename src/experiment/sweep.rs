@@ -526,11 +526,7 @@ impl Sweep {
         self.run_grouped(&todo, |_, rows| {
             let records: Vec<Vec<String>> = rows.iter().map(TidyRow::record).collect();
             let bytes = encode_records(None, &records).map_err(|e| Error::io(results, e))?;
-            {
-                let mut f = lock(&file)?;
-                f.write_all(&bytes).map_err(|e| Error::io(results, e))?;
-                f.flush().map_err(|e| Error::io(results, e))?;
-            }
+            append_block(&mut *lock(&file)?, &bytes).map_err(|e| appended_error(results, e))?;
             let n = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             if let Some(p) = opts.progress {
                 p(n, total);
@@ -648,6 +644,27 @@ impl Sweep {
         let (mut records, _) = self.read_records(path, &bytes, header)?;
         records.sort_by_key(|r| r[0].parse::<usize>().unwrap_or(usize::MAX));
         write_records(path, header, &records)
+    }
+}
+
+/// Appends one cell's rows; when the write fails (a full disk, a file-size limit) the file is cut
+/// back to its length before the block, so it holds only complete cells.
+fn append_block(file: &mut std::fs::File, bytes: &[u8]) -> std::io::Result<()> {
+    let before = file.metadata()?.len();
+    let written = file.write_all(bytes).and_then(|()| file.flush());
+    if written.is_err() {
+        // Best effort: a torn block that stays is dropped again by `recover` on --resume.
+        let _ = file.set_len(before);
+    }
+    written
+}
+
+/// The error of a failed append to the results file of a sweep.
+fn appended_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Write {
+        path: path.display().to_string(),
+        source,
+        note: "the rows of the complete cells are kept: free some space, then run again with --resume",
     }
 }
 
