@@ -141,3 +141,148 @@ fn a_sweep_that_runs_out_of_room_keeps_complete_cells_and_resumes() {
         fs::read(whole.join("results.csv")).unwrap()
     );
 }
+
+/// Labels of the data rows of a CSV written by `data` (label last), read as plain text.
+fn source_labels(path: &str) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().to_string())
+        .collect()
+}
+
+/// Parses a row map (output_row, source_row, label) and checks it against the source file:
+/// output rows count up from 0, source rows increase strictly, labels are the source's.
+fn check_row_map(path: &Path, source: &str, expected_len: usize) -> Vec<usize> {
+    let text = fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("output_row,source_row,label"));
+    let labels = source_labels(source);
+    let mut rows = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[0], i.to_string());
+        let src: usize = f[1].parse().unwrap();
+        assert_eq!(f[2], labels[src], "{line}");
+        if let Some(&prev) = rows.last() {
+            assert!(src > prev, "{line}");
+        }
+        rows.push(src);
+    }
+    assert_eq!(rows.len(), expected_len);
+    rows
+}
+
+#[test]
+fn subsets_keep_their_rows_when_the_network_seed_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = generate(dir.path(), "train.csv", "40", "0");
+    let test = generate(dir.path(), "test.csv", "30", "1");
+    let run_train = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "train",
+            "--train",
+            &train,
+            "--test",
+            &test,
+            "--subset",
+            "7",
+            "--test-subset",
+            "5",
+            "--width",
+            "4",
+            "--lr",
+            "0.1",
+            "--steps",
+            "2",
+            "--quiet",
+            "--out",
+        ];
+        let o = out.to_str().unwrap().to_string();
+        args.push(&o);
+        args.extend_from_slice(extra);
+        let r = common::run(&args);
+        assert!(r.status.success(), "{}", stderr(&r));
+        out
+    };
+    let a = run_train("a", &["--seed", "1"]);
+    let b = run_train("b", &["--seed", "2"]);
+    let c = run_train("c", &["--seed", "1", "--subset-seed", "5"]);
+    let rows_a = check_row_map(&a.join("rows.csv"), &train, 7);
+    let test_a = check_row_map(&a.join("test_rows.csv"), &test, 5);
+    assert_eq!(
+        fs::read(a.join("rows.csv")).unwrap(),
+        fs::read(b.join("rows.csv")).unwrap()
+    );
+    assert_eq!(
+        fs::read(a.join("test_rows.csv")).unwrap(),
+        fs::read(b.join("test_rows.csv")).unwrap()
+    );
+    // The network did change with --seed, and the rows change with --subset-seed.
+    assert_ne!(
+        fs::read(a.join("predictions.csv")).unwrap(),
+        fs::read(b.join("predictions.csv")).unwrap()
+    );
+    assert_ne!(check_row_map(&c.join("rows.csv"), &train, 7), rows_a);
+    assert_ne!(check_row_map(&c.join("test_rows.csv"), &test, 5), test_a);
+    // Without a subset there is no row map.
+    let out = dir.path().join("whole");
+    let r = common::run(&[
+        "gram",
+        "--train",
+        &train,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(!out.join("rows.csv").exists());
+}
+
+#[test]
+fn experiment_subsets_are_listed_and_do_not_follow_the_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = generate(dir.path(), "train.csv", "40", "0");
+    let test = generate(dir.path(), "test.csv", "30", "1");
+    let config = |seed: u64| {
+        format!(
+            "dataset = \"file\"\ntrain = \"{train}\"\ntest = \"{test}\"\nsubset = 10\ntest_subset = 6\n\
+             width = 4\nsteps_f = 2\nsteps_g = 2\neps = 0.1\nseed = {seed}\n"
+        )
+    };
+    let mut outs = Vec::new();
+    for seed in [0, 1] {
+        let cfg = dir.path().join(format!("s{seed}.toml"));
+        fs::write(&cfg, config(seed)).unwrap();
+        let out = dir.path().join(format!("out{seed}"));
+        let o = common::run(&[
+            "experiment",
+            cfg.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        check_row_map(&out.join("rows.csv"), &train, 10);
+        check_row_map(&out.join("test_rows.csv"), &test, 6);
+        outs.push(out);
+    }
+    for name in ["rows.csv", "test_rows.csv"] {
+        assert_eq!(
+            fs::read(outs[0].join(name)).unwrap(),
+            fs::read(outs[1].join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    // The rows are those of the library's subset with the same subset seed.
+    let full = ntk_perturb::data::read_csv(Path::new(&train)).unwrap();
+    let sub = ntk_perturb::data::random_subset(&full, 10, 0).unwrap();
+    let rows = check_row_map(&outs[0].join("rows.csv"), &train, 10);
+    for (i, &r) in rows.iter().enumerate() {
+        for j in 0..full.d() {
+            assert_eq!(sub.x[(i, j)].to_bits(), full.x[(r, j)].to_bits());
+        }
+    }
+}

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
+use super::Outputs;
 use crate::data::{Center, Dataset, Preprocess};
 use crate::error::Result;
 use crate::network::{Architecture, Init, NetworkConfig, Readout};
@@ -39,25 +40,33 @@ pub struct DataArgs {
     /// paper's choice; the default when the flag has no value) or `per-feature`.
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "scalar", value_name = "MODE")]
     pub center: Option<Center>,
-    /// Keep a seeded random subset of this many training rows.
+    /// Keep a random subset of this many training rows (listed in rows.csv).
     #[arg(long, value_name = "N")]
     pub subset: Option<usize>,
-    /// Keep a seeded random subset of this many test rows.
+    /// Keep a random subset of this many test rows (listed in test_rows.csv).
     #[arg(long, value_name = "N")]
     pub test_subset: Option<usize>,
+    /// Seed of --subset and --test-subset, separate from --seed so that the rows stay the same
+    /// when the network's seed changes.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub subset_seed: u64,
 }
 
 impl DataArgs {
-    /// Loads and preprocesses the training (and test) data; subsets are drawn from `seed`.
-    pub fn load(&self, seed: u64) -> Result<(Dataset, Option<Dataset>)> {
+    /// Loads and preprocesses the training (and test) data and writes `rows.csv` /
+    /// `test_rows.csv` (output_row, source_row, label) into `out` for the subsets taken.
+    pub fn load(&self, out: &Outputs) -> Result<(Dataset, Option<Dataset>)> {
         let pre = Preprocess {
             scale: self.scale,
             center: self.center,
             subset: self.subset,
             test_subset: self.test_subset,
-            seed,
+            seed: self.subset_seed,
         };
-        crate::data::load(&self.train, self.test.as_deref(), &pre)
+        let (train, test, selection) =
+            crate::data::load_selected(&self.train, self.test.as_deref(), &pre)?;
+        selection.write(out.path(), &train, test.as_ref())?;
+        Ok((train, test))
     }
 }
 

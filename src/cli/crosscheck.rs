@@ -55,7 +55,7 @@ pub struct CrosscheckArgs {
     /// Replace the contents of an existing output directory.
     #[arg(long)]
     pub force: bool,
-    /// Threads, seed (of the first network and of data subsets), quiet.
+    /// Threads, seed (of the first network), quiet.
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -78,7 +78,7 @@ pub fn run(args: CrosscheckArgs) -> Result<()> {
     let config = args.network.config(args.widths[0]);
     config.arch.validate()?;
     let out = Outputs::prepare(&args.out, args.force)?;
-    let (train, test) = args.data.load(args.common.seed)?;
+    let (train, test) = args.data.load(&out)?;
     let seeds: Vec<u64> = (0..args.seeds as u64)
         .map(|i| args.common.seed.wrapping_add(i))
         .collect();

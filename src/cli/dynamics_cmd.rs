@@ -134,7 +134,7 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
         config.validate()?;
     }
     let out = Outputs::prepare(&args.out, args.force)?;
-    let (train, test) = args.data.load(args.common.seed)?;
+    let (train, test) = args.data.load(&out)?;
     // Refuse before the Gram matrices are built, not after.
     crate::memory::ensure_fits(
         "the training dynamics (Gram matrices and their solver)",

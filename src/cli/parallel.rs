@@ -91,7 +91,7 @@ pub fn run(args: ParallelArgs) -> Result<()> {
     };
     let total = grid.total_steps()?;
     let out = Outputs::prepare(&args.out, args.force)?;
-    let (train, _) = args.data.load(args.common.seed)?;
+    let (train, _) = args.data.load(&out)?;
     let start = Instant::now();
     let bar = progress_bar(total, "parallel", args.common.quiet);
     let sweep = parallel::run(&train, &grid, |s| bar.set_position(s))?;

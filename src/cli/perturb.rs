@@ -104,7 +104,7 @@ pub fn run(args: PerturbArgs) -> Result<()> {
         ));
     }
     let out = Outputs::prepare(&args.out, args.force)?;
-    let (train, _) = args.data.load(args.common.seed)?;
+    let (train, _) = args.data.load(&out)?;
     if let Some(c) = args.eps_per_coordinate {
         attack.eps = eps_from_per_coordinate(c, train.d());
     }

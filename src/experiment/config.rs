@@ -73,6 +73,9 @@ pub struct RunConfig {
     pub subset: Option<usize>,
     /// Seeded random subset of the test file.
     pub test_subset: Option<usize>,
+    /// Seed of `subset` and `test_subset`, separate from `seed` so that the rows stay the same
+    /// when the seed of the run changes.
+    pub subset_seed: u64,
 
     // --- network (§2.1, §13.1) ---
     /// Width m of f and g.
@@ -136,6 +139,7 @@ impl Default for RunConfig {
             center: None,
             subset: None,
             test_subset: None,
+            subset_seed: 0,
             width: 100,
             gamma: 0.0,
             bias: true,
@@ -173,6 +177,7 @@ pub const KEYS: &[&str] = &[
     "center",
     "subset",
     "test_subset",
+    "subset_seed",
     "width",
     "gamma",
     "bias",

@@ -64,6 +64,7 @@ pub fn run_preset(
         let results = panel_dir.join("results.csv");
         let sweep = panel_spec(preset, panel, opts)?.expand()?;
         sweep.write_cells(&panel_dir.join("cells.csv"))?;
+        super::selection::write_selected_rows(&sweep, &panel_dir)?;
         let progress = |done: usize, total: usize| {
             if let Some(p) = opts.progress {
                 p(index, done, total);
