@@ -286,3 +286,96 @@ fn experiment_subsets_are_listed_and_do_not_follow_the_seed() {
         }
     }
 }
+
+/// Runs `reproduce` with `args` into `out`, then reruns each of `panels` with
+/// `experiment <panel>/config.toml` (from another working directory) and checks that results.csv
+/// and cells.csv are byte-identical, and that every other panel was left out.
+fn rerun_panels_alone(preset: &str, args: &[&str], panels: &[&str], all: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rep");
+    let panel_list = panels.join(",");
+    let mut full = vec![
+        "reproduce",
+        preset,
+        "--quick",
+        "--quiet",
+        "--panel",
+        &panel_list,
+    ];
+    full.extend_from_slice(args);
+    let o_s = out.to_str().unwrap().to_string();
+    full.extend_from_slice(&["--out", &o_s]);
+    let o = common::run(&full);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for p in all {
+        assert_eq!(out.join(p).exists(), panels.contains(p), "panel {p}");
+    }
+    let elsewhere = tempfile::tempdir().unwrap();
+    for p in panels {
+        let again = dir.path().join(format!("again-{p}"));
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ntk-perturb"))
+            .current_dir(elsewhere.path())
+            .args([
+                "experiment",
+                out.join(p).join("config.toml").to_str().unwrap(),
+            ])
+            .args(["--quiet", "--out", again.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{p}: {}", stderr(&o));
+        for f in ["results.csv", "cells.csv", "rows.csv", "test_rows.csv"] {
+            let a = fs::read(out.join(p).join(f)).ok();
+            let b = fs::read(again.join(f)).ok();
+            assert_eq!(a, b, "{p}/{f}");
+        }
+        assert!(fs::read(again.join("results.csv")).unwrap().len() > 100);
+        // Real data in --quick mode is a subset: its rows are listed in the panel.
+        assert_eq!(
+            out.join(p).join("rows.csv").exists(),
+            preset.starts_with("mnist")
+        );
+    }
+}
+
+#[test]
+fn a_panel_config_reruns_the_panel_alone() {
+    let synthetic = ["d", "eps", "width", "gamma", "n", "tf", "tg"];
+    rerun_panels_alone(
+        "shifted-gauss-a",
+        &["--seeds", "2"],
+        &["eps", "tf"],
+        &synthetic,
+    );
+}
+
+#[test]
+fn a_real_data_panel_config_names_its_files_and_rows() {
+    let real = ["eps", "width", "gamma", "tf", "tg"];
+    rerun_panels_alone("mnist-a", &["--seeds", "1"], &["tg"], &real);
+}
+
+#[test]
+fn an_unknown_panel_lists_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rep");
+    let o = common::run(&[
+        "reproduce",
+        "shifted-gauss-a",
+        "--quick",
+        "--panel",
+        "eps,widht",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for part in [
+        "--panel",
+        "widht",
+        "`width`",
+        "d, eps, width, gamma, n, tf, tg",
+    ] {
+        assert!(err.contains(part), "{part}: {err}");
+    }
+    assert!(!out.exists());
+}

@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 use toml::Value;
 
+use super::config::KEYS;
 use super::presets::{Panel, Preset};
 use super::sweep::{SweepOptions, SweepSpec};
 use crate::error::{Error, Result};
@@ -63,6 +64,7 @@ pub fn run_preset(
         std::fs::create_dir_all(&panel_dir).map_err(|e| Error::io(&panel_dir, e))?;
         let results = panel_dir.join("results.csv");
         let sweep = panel_spec(preset, panel, opts)?.expand()?;
+        write_panel_config(preset, panel, sweep.resolved(), &panel_dir)?;
         sweep.write_cells(&panel_dir.join("cells.csv"))?;
         super::selection::write_selected_rows(&sweep, &panel_dir)?;
         let progress = |done: usize, total: usize| {
@@ -88,6 +90,45 @@ pub fn run_preset(
     }
     crate::io::write_rows(&dir.join("summary.csv"), &summary)?;
     Ok(summary)
+}
+
+/// Writes `dir/config.toml`: the panel's sweep with every key resolved (swept keys as lists, data
+/// files as absolute paths), in the flat format `experiment` reads, so that
+/// `ntk-perturb experiment <panel>/config.toml` reruns the panel alone into the same results.csv.
+pub fn write_panel_config(
+    preset: &Preset,
+    panel: &Panel,
+    resolved: &toml::Table,
+    dir: &Path,
+) -> Result<()> {
+    let mut table = resolved.clone();
+    for key in ["train", "test"] {
+        if let Some(Value::String(p)) = table.get(key) {
+            let path = Path::new(p);
+            let abs = path
+                .canonicalize()
+                .or_else(|_| std::path::absolute(path))
+                .map_err(|e| Error::io(path, e))?;
+            table.insert(key.into(), Value::String(abs.display().to_string()));
+        }
+    }
+    // One `key = value` line per key, in the canonical key order of the configuration.
+    let mut body = String::new();
+    let mut keys: Vec<&String> = table.keys().collect();
+    keys.sort_by_key(|k| KEYS.iter().position(|c| c == k).unwrap_or(KEYS.len()));
+    for key in keys {
+        body.push_str(&format!("{key} = {}\n", table[key.as_str()]));
+    }
+    let text = format!(
+        "# Panel `{}` of `reproduce {}`: the sweep it ran, every key resolved ({} swept).\n\
+         # Rerun it alone with: ntk-perturb experiment {}/config.toml --out DIR\n{body}",
+        panel.name, preset.name, panel.key, panel.name
+    );
+    let path = dir.join("config.toml");
+    crate::io::write_atomic(&path, |w| {
+        w.write_all(text.as_bytes())
+            .map_err(|e| Error::io(&path, e))
+    })
 }
 
 /// The sweep of one panel: its key over its values, seeds, and the learning-rate grid if asked
