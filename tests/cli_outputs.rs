@@ -379,3 +379,66 @@ fn an_unknown_panel_lists_the_valid_ones() {
     }
     assert!(!out.exists());
 }
+
+/// The rows of a CSV as maps from column name to text.
+fn read_table(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_summary_names_the_plotted_quantity() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rep");
+    let o = common::run(&[
+        "reproduce",
+        "shifted-gauss-a",
+        "--quick",
+        "--quiet",
+        "--seeds",
+        "1",
+        "--panel",
+        "eps,d",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = read_table(&out.join("summary.csv"));
+    // The swept values c of the ε panel and the panel's d, read from its own files.
+    let config = fs::read_to_string(out.join("eps/config.toml")).unwrap();
+    let d: f64 = config
+        .lines()
+        .find_map(|l| l.strip_prefix("d = "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let cs: Vec<f64> = read_table(&out.join("eps/cells.csv"))
+        .iter()
+        .map(|r| r["eps_per_coordinate"].parse().unwrap())
+        .collect();
+    let eps_rows: Vec<_> = summary.iter().filter(|r| r["panel"] == "eps").collect();
+    assert_eq!(eps_rows.len(), 3 * cs.len());
+    for r in &eps_rows {
+        assert_eq!(r["key"], "eps_per_coordinate");
+        assert_eq!(r["x_name"], "eps");
+        let x: f64 = r["x"].parse().unwrap();
+        assert!(
+            cs.iter()
+                .any(|c| (c * d.sqrt() - x).abs() <= 1e-15 * x.abs()),
+            "x = {x} is not c·√d for any c in {cs:?} (d = {d})"
+        );
+    }
+    for r in summary.iter().filter(|r| r["panel"] == "d") {
+        assert_eq!((r["key"].as_str(), r["x_name"].as_str()), ("d", "d"));
+    }
+}

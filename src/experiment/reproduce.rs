@@ -37,7 +37,9 @@ pub struct SummaryRow {
     pub panel: String,
     /// Swept key.
     pub key: String,
-    /// Shown x value (the swept value × the panel's scale).
+    /// Name of the plotted quantity x (`eps` when the key is `eps_per_coordinate`, …).
+    pub x_name: String,
+    /// Shown x value (the swept value × the panel's scale, e.g. ε = c·√d).
     pub x: f64,
     /// Metric name.
     pub metric: String,
@@ -209,6 +211,7 @@ fn summarize_panel(
                 preset: preset.name.to_string(),
                 panel: panel.name.clone(),
                 key: panel.key.to_string(),
+                x_name: panel.x_name.to_string(),
                 x: x.0,
                 metric,
                 mean,
