@@ -442,3 +442,52 @@ fn the_summary_names_the_plotted_quantity() {
         assert_eq!((r["key"].as_str(), r["x_name"].as_str()), ("d", "d"));
     }
 }
+
+#[test]
+fn a_time_that_is_not_a_whole_number_of_steps_is_refused_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = generate(dir.path(), "train.csv", "20", "0");
+    let out = dir.path().join("out");
+    let o_s = out.to_str().unwrap();
+    let common_args = ["--train", &train, "--lr", "0.3", "--quiet", "--out", o_s];
+    for (cmd, time_flag) in [
+        ("crosscheck", ["--time", "1", "--widths", "4,8"]),
+        ("parallel", ["--times", "1", "--widths", "4"]),
+        ("perturb", ["--time", "1", "--width", "4"]),
+    ] {
+        let mut args = vec![cmd];
+        args.extend_from_slice(&time_flag);
+        args.extend_from_slice(&common_args);
+        if cmd == "perturb" {
+            args.extend_from_slice(&["--eps", "0.1"]);
+        }
+        let o = common::run(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
+        // 3 steps of 0.3 reach 0.9 and 4 reach 1.2 (by hand), named without rounding noise.
+        for part in ["--time", "3 steps reach 0.9,", "4 reach 1.2"] {
+            assert!(err.contains(part), "{cmd}: {part}: {err}");
+        }
+        assert!(!out.exists(), "{cmd}");
+    }
+    // A time that is a whole number of steps runs, and its config.toml holds that time.
+    let o = common::run(&[
+        "crosscheck",
+        "--train",
+        &train,
+        "--time",
+        "0.9",
+        "--lr",
+        "0.3",
+        "--widths",
+        "4,8",
+        "--seeds",
+        "1",
+        "--quiet",
+        "--out",
+        o_s,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config = fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.lines().any(|l| l.trim() == "time = 0.9"), "{config}");
+}

@@ -19,7 +19,7 @@ use crate::network::crosscheck::{
 /// Arguments of `crosscheck`.
 #[derive(Debug, Clone, Args, Serialize)]
 #[command(
-    after_help = "Example:\n  ntk-perturb data shifted-gauss --n 200 --d 20 --seed 0 --out train.csv\n  ntk-perturb data shifted-gauss --n 200 --d 20 --seed 1 --out test.csv\n  ntk-perturb crosscheck --train train.csv --test test.csv --widths 100,400,1600,6400 \\\n      --seeds 5 --time 1 --lr 0.01 --loss identity --out cc\n\nFor each width and seed, trains the network by plain gradient descent for round(T/lr) steps\nand compares it on the test inputs (training inputs without --test) with the linearised model\nat the same initial parameters (lin), the infinite-width prediction from f_0 = 0 (inf) and the\ninfinite-width flow from the network's own f_0 (inf_plus_f0; with the standard init f_0 is\nO(1) at every width, so only lin and inf_plus_f0 are expected to converge, like width^-1/2).\nWrites crosscheck.csv (width,seed,quantity,value) with rel_error_lin, rel_error_inf,\nrel_error_inf_plus_f0 (‖f_T − f_pred‖/‖f_T − f_0‖), sign_agreement_lin, sign_agreement_inf,\nsign_agreement_inf_plus_f0, grad_cosine_lin, weight_change, pattern_flip_fraction;\ncrosscheck_fit.csv (quantity,slope,intercept,theory_slope: least squares of log(mean over seeds)\nagainst log(width)); and config.toml. Network seeds are --seed, --seed+1, …"
+    after_help = "Example:\n  ntk-perturb data shifted-gauss --n 200 --d 20 --seed 0 --out train.csv\n  ntk-perturb data shifted-gauss --n 200 --d 20 --seed 1 --out test.csv\n  ntk-perturb crosscheck --train train.csv --test test.csv --widths 100,400,1600,6400 \\\n      --seeds 5 --time 1 --lr 0.01 --loss identity --out cc\n\nFor each width and seed, trains the network by plain gradient descent for T/lr steps (T must\nbe a whole number of steps) and compares it on the test inputs (training inputs without --test) with the linearised model\nat the same initial parameters (lin), the infinite-width prediction from f_0 = 0 (inf) and the\ninfinite-width flow from the network's own f_0 (inf_plus_f0; with the standard init f_0 is\nO(1) at every width, so only lin and inf_plus_f0 are expected to converge, like width^-1/2).\nWrites crosscheck.csv (width,seed,quantity,value) with rel_error_lin, rel_error_inf,\nrel_error_inf_plus_f0 (‖f_T − f_pred‖/‖f_T − f_0‖), sign_agreement_lin, sign_agreement_inf,\nsign_agreement_inf_plus_f0, grad_cosine_lin, weight_change, pattern_flip_fraction;\ncrosscheck_fit.csv (quantity,slope,intercept,theory_slope: least squares of log(mean over seeds)\nagainst log(width)); and config.toml. Network seeds are --seed, --seed+1, …"
 )]
 pub struct CrosscheckArgs {
     /// Input data.
@@ -31,7 +31,7 @@ pub struct CrosscheckArgs {
     /// Number of network seeds per width.
     #[arg(long, value_name = "S", default_value_t = 5)]
     pub seeds: usize,
-    /// Flow time T to train to (round(T/lr) steps of plain gradient descent).
+    /// Flow time T to train to: T/lr steps of plain gradient descent, a whole number.
     #[arg(long, allow_negative_numbers = true, value_name = "T")]
     pub time: f64,
     /// Learning rate η.

@@ -50,7 +50,7 @@ pub const ERROR_QUANTITIES: [(&str, Option<f64>); 3] = [
 pub struct CrosscheckOptions {
     /// Flow time T > 0 to train to.
     pub time: f64,
-    /// Learning rate η of plain gradient descent; the run takes round(T/η) steps.
+    /// Learning rate η of plain gradient descent; T/η must be a whole number of steps.
     pub lr: f64,
     /// Per-sample loss of training and of the linearised flows.
     pub loss: Loss,
@@ -59,28 +59,24 @@ pub struct CrosscheckOptions {
 }
 
 impl CrosscheckOptions {
-    /// Checks T and η (errors name `--time` and `--lr`) and that round(T/η) ≥ 1.
+    /// Checks T and η (errors name `--time` and `--lr`) and that T is a whole number of steps of
+    /// size η ([`steps_for`](crate::perturbation::directions::steps_for), the rule of every command
+    /// that trains to a flow time), so the time reached is the time asked for.
     pub fn validate(&self) -> Result<()> {
         Error::require_positive("--time", "flow time", self.time)?;
         Error::require_positive("--lr", "learning rate", self.lr)?;
-        let steps = (self.time / self.lr).round();
-        if !(1.0..=1e12).contains(&steps) {
-            return Err(Error::invalid(
-                "--time",
-                format!(
-                    "round(T/lr) = {steps} steps; choose T and --lr so that it lies in [1, 1e12]"
-                ),
-            ));
-        }
+        crate::perturbation::directions::steps_for(self.time, self.lr)?;
         self.ode.validate()
     }
 
-    /// Number of gradient steps round(T/η).
+    /// Number of gradient steps T/η (rounded; [`CrosscheckOptions::validate`] checks that it is
+    /// whole).
     pub fn steps(&self) -> usize {
         (self.time / self.lr).round() as usize
     }
 
-    /// The flow time actually reached, η·round(T/η) (the linearised models are compared there).
+    /// The flow time reached, η·(T/η), equal to T up to rounding (the linearised models are
+    /// compared there).
     pub fn reached_time(&self) -> f64 {
         self.lr * self.steps() as f64
     }
@@ -329,7 +325,7 @@ pub fn crosscheck_run(
     drop(flow_inf0);
     let f_inf0 = LinearizedFlow::predict(infinite.k_test_train.as_ref(), &f0_z, &alpha_inf0);
 
-    // The simulation: plain GD for round(T/η) steps.
+    // The simulation: plain GD for T/η steps.
     let train_opts = TrainOptions {
         lr: opts.lr,
         steps: opts.steps(),
