@@ -491,3 +491,141 @@ fn a_time_that_is_not_a_whole_number_of_steps_is_refused_everywhere() {
     let config = fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(config.lines().any(|l| l.trim() == "time = 0.9"), "{config}");
 }
+
+#[test]
+fn printed_columns_carry_the_csv_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = generate(dir.path(), "train.csv", "20", "0");
+    let out = dir.path().join("par");
+    let o = common::run(&[
+        "parallel",
+        "--train",
+        &train,
+        "--widths",
+        "4",
+        "--times",
+        "1,2",
+        "--seeds",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let header: Vec<&str> = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("width"))
+        .unwrap_or_else(|| panic!("no table header in {err}"))
+        .split_whitespace()
+        .collect();
+    let quantities: Vec<String> = read_table(&out.join("parallel_summary.csv"))
+        .iter()
+        .map(|r| r["quantity"].clone())
+        .collect();
+    assert_eq!(header[..2], ["width", "time"]);
+    assert!(header.len() > 4);
+    for name in &header[2..] {
+        assert!(
+            quantities.iter().any(|q| q == name),
+            "{name} is not a quantity of the CSV"
+        );
+    }
+}
+
+#[test]
+fn help_shows_only_flags_that_work() {
+    // parallel and perturb work on the training set only: no test-set flags are offered.
+    for cmd in ["parallel", "perturb"] {
+        let o = common::run(&[cmd, "--help"]);
+        let help = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success());
+        assert!(
+            help.contains("--train") && help.contains("--subset-seed"),
+            "{help}"
+        );
+        assert!(
+            !help.contains("--test ") && !help.contains("--test-subset"),
+            "{cmd}: {help}"
+        );
+    }
+    // Where it is shown, --test works.
+    let dir = tempfile::tempdir().unwrap();
+    let train = generate(dir.path(), "train.csv", "20", "0");
+    let test = generate(dir.path(), "test.csv", "10", "1");
+    for cmd in ["gram", "dynamics", "train", "crosscheck"] {
+        let o = common::run(&[cmd, "--help"]);
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("--test <FILE>"),
+            "{cmd}"
+        );
+    }
+    let out = dir.path().join("g");
+    let o = common::run(&[
+        "gram",
+        "--train",
+        &train,
+        "--test",
+        &test,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        o.status.success() && out.join("k_test_train.npy").exists(),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn crosscheck_expects_decay_of_the_infinite_width_error_only_when_f0_vanishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = generate(dir.path(), "train.csv", "20", "0");
+    for (init, inf_bound) in [("standard", ""), ("antisymmetric", "-0.5")] {
+        let out = dir.path().join(init);
+        let o = common::run(&[
+            "crosscheck",
+            "--train",
+            &train,
+            "--widths",
+            "8,32",
+            "--seeds",
+            "1",
+            "--time",
+            "0.5",
+            "--lr",
+            "0.05",
+            "--init",
+            init,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("slope rel_error_inf "))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert_eq!(
+            line.contains("no decay expected"),
+            inf_bound.is_empty(),
+            "{init}: {line}"
+        );
+        assert_eq!(
+            line.contains("bound -0.5"),
+            !inf_bound.is_empty(),
+            "{init}: {line}"
+        );
+        let fits = read_table(&out.join("crosscheck_fit.csv"));
+        let inf = fits
+            .iter()
+            .find(|r| r["quantity"] == "rel_error_inf")
+            .unwrap();
+        assert_eq!(inf["theory_slope"], inf_bound, "{init}");
+        let lin = fits
+            .iter()
+            .find(|r| r["quantity"] == "rel_error_lin")
+            .unwrap();
+        assert_eq!(lin["theory_slope"], "-0.5", "{init}");
+    }
+}

@@ -46,8 +46,8 @@ pub struct DataArgs {
     /// Keep a random subset of this many test rows (listed in test_rows.csv).
     #[arg(long, value_name = "N")]
     pub test_subset: Option<usize>,
-    /// Seed of --subset and --test-subset, separate from --seed so that the rows stay the same
-    /// when the network's seed changes.
+    /// Seed of the random subsets, separate from --seed so that the rows stay the same when the
+    /// network's seed changes.
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub subset_seed: u64,
 }

@@ -101,7 +101,7 @@ pub fn run(args: CrosscheckArgs) -> Result<()> {
 
     let rows: Vec<QuantityRow> = runs.iter().flat_map(|r| r.rows()).collect();
     crate::io::write_rows(&out.file("crosscheck.csv"), &rows)?;
-    let fits = fit_errors(&runs);
+    let fits = fit_errors(&runs, args.network.init);
     crate::io::write_rows(&out.file("crosscheck_fit.csv"), &fits)?;
     out.write_config("crosscheck", threads, &args)?;
 

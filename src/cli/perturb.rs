@@ -20,6 +20,8 @@ use crate::perturbation::{
 
 /// Arguments of `perturb`.
 #[derive(Debug, Clone, Args, Serialize)]
+// It works on the training set only: the test-set flags of the shared data group are not offered.
+#[command(mut_arg("test", |a| a.hide(true)), mut_arg("test_subset", |a| a.hide(true)))]
 #[command(
     after_help = "Example:\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 0 --out train.csv\n  ntk-perturb perturb --train train.csv --width 1000 --time 100 --lr 1 --loss identity \\\n      --eps-per-coordinate 0.01 --targets random --norm l2 --source net --out pert\n\nWrites perturbations.csv.gz (index,target,eta_0..eta_{d-1}), directions.csv\n(index,pair,cosine,relative_residual for every pair of net, lin, kernel, sum, init; the\nresidual is ‖a − b‖/‖b‖ for pair a-b, empty when undefined) and config.toml, and prints the\nmean and minimum cosine of every pair."
 )]
@@ -168,8 +170,8 @@ pub fn run(args: PerturbArgs) -> Result<()> {
     say(
         quiet,
         format!(
-            "{:<12} {:>12} {:>12} {:>14}",
-            "pair", "mean_cosine", "min_cosine", "mean_rel_resid"
+            "{:<12} {:>12} {:>12} {:>22}",
+            "pair", "mean_cosine", "min_cosine", "mean_relative_residual"
         ),
     );
     let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.6}"));
@@ -177,7 +179,7 @@ pub fn run(args: PerturbArgs) -> Result<()> {
         say(
             quiet,
             format!(
-                "{:<12} {:>12} {:>12} {:>14}",
+                "{:<12} {:>12} {:>12} {:>22}",
                 s.pair,
                 cell(s.mean_cosine),
                 cell(s.min_cosine),

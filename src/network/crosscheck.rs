@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use super::forward::{Network, check_inputs, check_labels};
 use super::loss::Loss;
-use super::params::NetworkConfig;
+use super::params::{Init, NetworkConfig};
 use super::train::TrainOptions;
 use crate::dynamics::{LinearizedFlow, OdeOptions};
 use crate::error::{Error, Result};
@@ -38,12 +38,30 @@ use crate::linalg;
 use crate::memory;
 
 /// The error quantities whose decay with the width is fitted, with the slope of the lazy-training
-/// bound (the decay may be faster; `None`: no decay expected).
+/// bound under the standard initialisation (the decay may be faster; `None`: no decay expected).
+/// [`expected_slope`] gives it for any initialisation.
 pub const ERROR_QUANTITIES: [(&str, Option<f64>); 3] = [
     ("rel_error_lin", Some(-0.5)),
     ("rel_error_inf", None),
     ("rel_error_inf_plus_f0", Some(-0.5)),
 ];
+
+/// The slope of the lazy-training bound for `quantity` under `init`: −1/2 for the errors expected
+/// to converge, `None` for `rel_error_inf` under the standard init, whose O(1) random f_0 keeps an
+/// error floor. Under the antisymmetric init f_0 ≡ 0, so `inf` equals `inf_plus_f0` and decays too.
+pub fn expected_slope(quantity: &str, init: Init) -> Option<f64> {
+    let standard = ERROR_QUANTITIES
+        .iter()
+        .find(|(q, _)| *q == quantity)
+        .and_then(|(_, s)| *s);
+    match init {
+        Init::Standard => standard,
+        Init::Antisymmetric => ERROR_QUANTITIES
+            .iter()
+            .any(|(q, _)| *q == quantity)
+            .then_some(-0.5),
+    }
+}
 
 /// Training time, step size and loss of a cross-check.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -481,11 +499,12 @@ pub struct ErrorFit {
     pub theory_slope: Option<f64>,
 }
 
-/// Fits every error quantity of [`ERROR_QUANTITIES`].
-pub fn fit_errors(runs: &[CrosscheckRun]) -> Vec<ErrorFit> {
+/// Fits every error quantity of [`ERROR_QUANTITIES`] of networks initialised by `init`.
+pub fn fit_errors(runs: &[CrosscheckRun], init: Init) -> Vec<ErrorFit> {
     ERROR_QUANTITIES
         .iter()
-        .map(|&(quantity, theory_slope)| {
+        .map(|&(quantity, _)| {
+            let theory_slope = expected_slope(quantity, init);
             let means = mean_by_width(runs, quantity);
             let w: Vec<f64> = means.iter().map(|&(w, _)| w as f64).collect();
             let v: Vec<f64> = means.iter().map(|&(_, v)| v).collect();
