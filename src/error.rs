@@ -40,6 +40,14 @@ pub enum Error {
         /// Why the value is refused.
         message: String,
     },
+    /// Mistakes in a configuration file, all of them at once, each with its position and key.
+    #[error("{}", render_config(path, problems))]
+    Config {
+        /// The configuration file.
+        path: String,
+        /// What is wrong, in the order of the file.
+        problems: Vec<ConfigProblem>,
+    },
     /// Inputs that are individually valid but do not fit together (e.g. train/test dimensions).
     #[error("{0}")]
     Mismatch(String),
@@ -95,6 +103,7 @@ impl Error {
         match self {
             Error::Parse { .. }
             | Error::File { .. }
+            | Error::Config { .. }
             | Error::InvalidArgument { .. }
             | Error::Mismatch(_)
             | Error::OutOfMemory { .. } => 2,
@@ -159,6 +168,47 @@ impl Error {
         Error::Numerical {
             context: context.into(),
             message: message.into(),
+        }
+    }
+}
+
+/// One mistake in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// 1-based line and column of the key or value at fault; `None` for a key that is missing.
+    pub position: Option<(usize, usize)>,
+    /// The key (empty for a mistake of the file's syntax outside any key).
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl ConfigProblem {
+    /// `path:line:column: `key`: message` (without the position when there is none).
+    fn render(&self, path: &str) -> String {
+        let at = match self.position {
+            Some((line, column)) => format!("{path}:{line}:{column}"),
+            None => path.to_string(),
+        };
+        if self.key.is_empty() {
+            format!("{at}: {}", self.message)
+        } else {
+            format!("{at}: `{}`: {}", self.key, self.message)
+        }
+    }
+}
+
+/// One problem on one line; several as a count followed by one line each.
+fn render_config(path: &str, problems: &[ConfigProblem]) -> String {
+    match problems {
+        [one] => one.render(path),
+        many => {
+            let mut text = format!("{path}: {} mistakes in the configuration:", many.len());
+            for p in many {
+                text.push_str("\n  ");
+                text.push_str(&p.render(path));
+            }
+            text
         }
     }
 }

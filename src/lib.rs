@@ -24,4 +24,4 @@ pub mod perturbation;
 pub mod plot;
 pub mod rng;
 
-pub use error::{Error, Result};
+pub use error::{ConfigProblem, Error, Result};

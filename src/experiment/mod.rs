@@ -23,6 +23,7 @@
 
 pub mod conditions;
 pub mod config;
+pub mod config_file;
 pub mod maps;
 pub mod pipeline;
 pub mod presets;
