@@ -23,5 +23,6 @@ pub mod network;
 pub mod perturbation;
 pub mod plot;
 pub mod rng;
+pub mod stats;
 
 pub use error::{ConfigProblem, Error, Result};

@@ -629,3 +629,102 @@ fn crosscheck_expects_decay_of_the_infinite_width_error_only_when_f0_vanishes() 
         assert_eq!(lin["theory_slope"], "-0.5", "{init}");
     }
 }
+
+#[test]
+fn summaries_carry_quartiles_and_printed_tables_carry_the_spread() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rep");
+    let o = common::run(&[
+        "reproduce",
+        "shifted-gauss-a",
+        "--quick",
+        "--seeds",
+        "3",
+        "--panel",
+        "gamma",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let results = read_table(&out.join("gamma/results.csv"));
+    let summary = read_table(&out.join("summary.csv"));
+    assert_eq!(summary.len(), 9);
+    let mut printed = Vec::new();
+    for row in &summary {
+        let mut v: Vec<f64> = results
+            .iter()
+            .filter(|r| r["gamma"].parse::<f64>() == row["x"].parse::<f64>())
+            .filter(|r| r["metric"] == row["metric"])
+            .map(|r| r["value"].parse().unwrap())
+            .collect();
+        assert_eq!(v.len(), 3, "{row:?}");
+        v.sort_by(f64::total_cmp);
+        // Three values a ≤ b ≤ c: median b, quartiles (a+b)/2 and (b+c)/2 (linear interpolation).
+        let (a, b, c) = (v[0], v[1], v[2]);
+        let mean = (a + b + c) / 3.0;
+        let std = (((a - mean).powi(2) + (b - mean).powi(2) + (c - mean).powi(2)) / 2.0).sqrt();
+        let get = |k: &str| row[k].parse::<f64>().unwrap();
+        assert!((get("median") - b).abs() < 1e-15, "{row:?}");
+        assert!((get("q1") - (a + b) / 2.0).abs() < 1e-15, "{row:?}");
+        assert!((get("q3") - (b + c) / 2.0).abs() < 1e-15, "{row:?}");
+        assert!((get("mean") - mean).abs() < 1e-14 && (get("std") - std).abs() < 1e-14);
+        printed.push((row["metric"].clone(), format!("{mean:.3}±{std:.3}")));
+    }
+    let line = err
+        .lines()
+        .find(|l| l.contains("gamma (gamma)"))
+        .unwrap_or_else(|| panic!("{err}"));
+    for (metric, cell) in printed {
+        assert!(
+            line.contains(&metric) && line.contains(&cell),
+            "{cell} not in {line}"
+        );
+    }
+
+    // crosscheck prints mean ± standard deviation over its seeds.
+    let train = generate(dir.path(), "train.csv", "20", "0");
+    let cc = dir.path().join("cc");
+    let o = common::run(&[
+        "crosscheck",
+        "--train",
+        &train,
+        "--widths",
+        "8,32",
+        "--seeds",
+        "2",
+        "--time",
+        "0.5",
+        "--lr",
+        "0.05",
+        "--out",
+        cc.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    let values: Vec<f64> = read_table(&cc.join("crosscheck.csv"))
+        .iter()
+        .filter(|r| r["width"] == "8" && r["quantity"] == "rel_error_lin")
+        .map(|r| r["value"].parse().unwrap())
+        .collect();
+    // Two seeds: mean (a + b)/2, standard deviation |a − b|/√2.
+    let cell = format!(
+        "{:.4e}±{:.1e}",
+        (values[0] + values[1]) / 2.0,
+        (values[0] - values[1]).abs() / 2f64.sqrt()
+    );
+    let row = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("8 "))
+        .unwrap();
+    assert!(row.contains(&cell), "{cell} not in {row}");
+    let fits = read_table(&cc.join("crosscheck_fit.csv"));
+    assert!(fits.iter().all(|f| {
+        let (lo, s, hi): (f64, f64, f64) = (
+            f["slope_ci_low"].parse().unwrap(),
+            f["slope"].parse().unwrap(),
+            f["slope_ci_high"].parse().unwrap(),
+        );
+        lo < hi && lo.is_finite() && s.is_finite()
+    }));
+}

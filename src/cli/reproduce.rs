@@ -17,7 +17,7 @@ use crate::experiment::{ReproduceOptions, run_preset};
 /// Arguments of `reproduce`.
 #[derive(Debug, Clone, Args, Serialize)]
 #[command(
-    after_help = "Example:\n  ntk-perturb reproduce shifted-gauss-a --quick --out out/shifted-gauss-a\n  ntk-perturb reproduce mnist-a --quick --out out/mnist-a\n  ntk-perturb reproduce mnist-a --seeds 5 --lr-grid-max --out out/mnist-a-full\n  ntk-perturb reproduce mnist-a --quick --panel eps,width --out out/mnist-a-eps-width\n\nPresets: shifted-gauss-a, shifted-gauss-b, gauss-a, gauss-b, mnist-a, mnist-b, fmnist-a,\nfmnist-b (accuracy figures of §7.3: standard accuracy, perturbation accuracy and agreement\nagainst d, ε, m, γ, N, T_f, T_g) cossim (cosine similarity of perturbations and the\nweighted sum of training samples) and maps (decision maps on the class-mean plane). Writes <panel>/results.csv (tidy, resumable),\n<panel>/config.toml (the panel's sweep; `ntk-perturb experiment <panel>/config.toml` reruns it),\nsummary.csv (preset,panel,key,x_name,x,metric,mean,std,seeds,aggregate), NAME-<panel>.svg/.png and\nconfig.toml."
+    after_help = "Example:\n  ntk-perturb reproduce shifted-gauss-a --quick --out out/shifted-gauss-a\n  ntk-perturb reproduce mnist-a --quick --out out/mnist-a\n  ntk-perturb reproduce mnist-a --seeds 5 --lr-grid-max --out out/mnist-a-full\n  ntk-perturb reproduce mnist-a --quick --panel eps,width --out out/mnist-a-eps-width\n\nPresets: shifted-gauss-a, shifted-gauss-b, gauss-a, gauss-b, mnist-a, mnist-b, fmnist-a,\nfmnist-b (accuracy figures of §7.3: standard accuracy, perturbation accuracy and agreement\nagainst d, ε, m, γ, N, T_f, T_g) cossim (cosine similarity of perturbations and the\nweighted sum of training samples) and maps (decision maps on the class-mean plane). Writes <panel>/results.csv (tidy, resumable),\n<panel>/config.toml (the panel's sweep; `ntk-perturb experiment <panel>/config.toml` reruns it),\nsummary.csv (preset,panel,key,x_name,x,metric,mean,std,median,q1,q3,seeds,aggregate), NAME-<panel>.svg/.png and\nconfig.toml."
 )]
 pub struct ReproduceArgs {
     /// Preset name.
@@ -116,7 +116,7 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
                 let pts: Vec<String> = summary
                     .iter()
                     .filter(|r| r.panel == panel.name && r.metric == *m)
-                    .map(|r| format!("{:.3}", r.mean))
+                    .map(|r| format!("{:.3}±{:.3}", r.mean, r.std))
                     .collect();
                 format!("{m} [{}]", pts.join(" "))
             })

@@ -47,6 +47,12 @@ pub struct SummaryRow {
     pub mean: f64,
     /// Sample standard deviation over seeds (0 for one seed).
     pub std: f64,
+    /// Median over seeds ([`crate::stats::quantile`] at ½).
+    pub median: f64,
+    /// First quartile over seeds (linear interpolation, as NumPy's default).
+    pub q1: f64,
+    /// Third quartile over seeds.
+    pub q3: f64,
     /// Number of seeds.
     pub seeds: usize,
     /// `mean over seeds` or `lr-grid max, then mean over seeds`.
@@ -207,6 +213,7 @@ fn summarize_panel(
         .map(|((x, metric), seeds)| {
             let values: Vec<f64> = seeds.into_values().collect();
             let (mean, std) = mean_std(&values);
+            let quartile = |p: f64| crate::stats::quantile(&values, p);
             SummaryRow {
                 preset: preset.name.to_string(),
                 panel: panel.name.clone(),
@@ -216,6 +223,9 @@ fn summarize_panel(
                 metric,
                 mean,
                 std,
+                median: quartile(0.5),
+                q1: quartile(0.25),
+                q3: quartile(0.75),
                 seeds: values.len(),
                 aggregate,
             }
@@ -223,20 +233,7 @@ fn summarize_panel(
         .collect())
 }
 
-/// Mean and sample standard deviation (0 for fewer than two values).
-pub fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    if values.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
-}
+pub use crate::stats::mean_std;
 
 /// An x value ordered by `total_cmp`, for grouping.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -493,6 +493,12 @@ pub struct ErrorFit {
     /// Fitted exponent of the mean over seeds against the width (empty when it cannot be fitted:
     /// fewer than two widths, or a non-positive mean).
     pub slope: Option<f64>,
+    /// Lower end of the 95 % confidence interval of the exponent over seeds: each seed's errors
+    /// are fitted on their own, and the interval is the t-interval of the mean of those slopes,
+    /// mean ∓ t_{0.975, S−1}·s/√S (empty with fewer than two seeds or a failed fit).
+    pub slope_ci_low: Option<f64>,
+    /// Upper end of that interval.
+    pub slope_ci_high: Option<f64>,
     /// log of the prefactor.
     pub intercept: Option<f64>,
     /// The exponent of the lazy-training bound, −1/2 (empty: no decay expected).
@@ -509,12 +515,60 @@ pub fn fit_errors(runs: &[CrosscheckRun], init: Init) -> Vec<ErrorFit> {
             let w: Vec<f64> = means.iter().map(|&(w, _)| w as f64).collect();
             let v: Vec<f64> = means.iter().map(|&(_, v)| v).collect();
             let fit = fit_power_law(&w, &v).ok();
+            let ci = per_seed_slopes(runs, quantity)
+                .and_then(|slopes| crate::stats::t_interval(&slopes, 0.95));
             ErrorFit {
                 quantity,
                 slope: fit.map(|f| f.slope),
+                slope_ci_low: ci.map(|c| c.0),
+                slope_ci_high: ci.map(|c| c.1),
                 intercept: fit.map(|f| f.intercept),
                 theory_slope,
             }
+        })
+        .collect()
+}
+
+/// The fitted exponent of `quantity` against the width for each seed on its own, seeds in
+/// first-seen order; `None` when a seed misses a width or a fit fails.
+pub fn per_seed_slopes(runs: &[CrosscheckRun], quantity: &str) -> Option<Vec<f64>> {
+    let mut seeds: Vec<u64> = Vec::new();
+    for r in runs {
+        if !seeds.contains(&r.seed) {
+            seeds.push(r.seed);
+        }
+    }
+    let widths = mean_by_width(runs, quantity);
+    seeds
+        .iter()
+        .map(|&seed| {
+            let (w, v): (Vec<f64>, Vec<f64>) = widths
+                .iter()
+                .map(|&(width, _)| {
+                    let run = runs.iter().find(|r| r.seed == seed && r.width == width)?;
+                    Some((width as f64, run.get(quantity)?))
+                })
+                .collect::<Option<Vec<(f64, f64)>>>()?
+                .into_iter()
+                .unzip();
+            fit_power_law(&w, &v).ok().map(|f| f.slope)
+        })
+        .collect()
+}
+
+/// Mean and sample standard deviation of `quantity` over the seeds at each width, widths in
+/// first-seen order.
+pub fn mean_std_by_width(runs: &[CrosscheckRun], quantity: &str) -> Vec<(usize, f64, f64)> {
+    mean_by_width(runs, quantity)
+        .into_iter()
+        .map(|(w, _)| {
+            let vals: Vec<f64> = runs
+                .iter()
+                .filter(|r| r.width == w)
+                .filter_map(|r| r.get(quantity))
+                .collect();
+            let (mean, std) = crate::stats::mean_std(&vals);
+            (w, mean, std)
         })
         .collect()
 }
