@@ -117,7 +117,10 @@ fn a_sweep_that_runs_out_of_room_keeps_complete_cells_and_resumes() {
     let text = fs::read_to_string(out.join("results.csv")).unwrap();
     assert!(text.ends_with('\n'));
     let rows = text.lines().count() - 1;
-    assert!(rows > 0 && rows % 17 == 0 && rows < 12 * 17, "{rows} rows");
+    assert!(
+        rows > 0 && rows.is_multiple_of(17) && rows < 12 * 17,
+        "{rows} rows"
+    );
     assert!(
         !names(&out).iter().any(|n| n.contains(".tmp.")),
         "{:?}",

@@ -285,7 +285,7 @@ fn parse_label(field: &[u8]) -> std::result::Result<f64, String> {
     let text = String::from_utf8_lossy(field);
     match text.trim().parse::<f64>() {
         Ok(v) if v == 1.0 || v == -1.0 => Ok(v),
-        Ok(v) if v == 0.0 => Err(format!(
+        Ok(0.0) => Err(format!(
             "label must be +1 or -1, found \"{}\": labels 0/1 are not accepted; convert them \
              with y = 2·label − 1 (0 becomes −1, 1 stays +1)",
             excerpt(&text)
