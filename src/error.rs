@@ -40,6 +40,14 @@ pub enum Error {
         /// Why the value is refused.
         message: String,
     },
+    /// Mistakes in a configuration file, all of them at once, each with its position and key.
+    #[error("{}", render_config(path, problems))]
+    Config {
+        /// The configuration file.
+        path: String,
+        /// What is wrong, in the order of the file.
+        problems: Vec<ConfigProblem>,
+    },
     /// Inputs that are individually valid but do not fit together (e.g. train/test dimensions).
     #[error("{0}")]
     Mismatch(String),
@@ -65,6 +73,19 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// An output file that could not be written (full disk, file-size limit, a directory that
+    /// became unwritable, …). Writers leave no partial file behind, so the message says so.
+    #[error("{path}: could not write this file: {source}; {note}")]
+    Write {
+        /// The destination path (never the temporary file).
+        path: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+        /// What was left on disk (for a single file: nothing; for an appended table: its
+        /// complete rows).
+        note: &'static str,
+    },
     /// An operating-system I/O error on a named path.
     #[error("{path}: {source}")]
     Io {
@@ -82,6 +103,7 @@ impl Error {
         match self {
             Error::Parse { .. }
             | Error::File { .. }
+            | Error::Config { .. }
             | Error::InvalidArgument { .. }
             | Error::Mismatch(_)
             | Error::OutOfMemory { .. } => 2,
@@ -97,7 +119,8 @@ impl Error {
             {
                 2
             }
-            Error::Numerical { .. } | Error::Io { .. } => 1,
+            // Outputs are checked when the run starts; a write failing later is a run-time failure.
+            Error::Numerical { .. } | Error::Io { .. } | Error::Write { .. } => 1,
         }
     }
 
@@ -130,11 +153,62 @@ impl Error {
         }
     }
 
+    /// An [`Error::Write`] on the destination `path` of a file written atomically: nothing was left
+    /// at `path`.
+    pub fn write(path: &Path, source: std::io::Error) -> Self {
+        Error::Write {
+            path: path.display().to_string(),
+            source,
+            note: "no partial file was left behind (free some space or fix the permissions, then run again)",
+        }
+    }
+
     /// Shorthand for [`Error::Numerical`].
     pub fn numerical(context: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Numerical {
             context: context.into(),
             message: message.into(),
+        }
+    }
+}
+
+/// One mistake in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// 1-based line and column of the key or value at fault; `None` for a key that is missing.
+    pub position: Option<(usize, usize)>,
+    /// The key (empty for a mistake of the file's syntax outside any key).
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl ConfigProblem {
+    /// `path:line:column: `key`: message` (without the position when there is none).
+    fn render(&self, path: &str) -> String {
+        let at = match self.position {
+            Some((line, column)) => format!("{path}:{line}:{column}"),
+            None => path.to_string(),
+        };
+        if self.key.is_empty() {
+            format!("{at}: {}", self.message)
+        } else {
+            format!("{at}: `{}`: {}", self.key, self.message)
+        }
+    }
+}
+
+/// One problem on one line; several as a count followed by one line each.
+fn render_config(path: &str, problems: &[ConfigProblem]) -> String {
+    match problems {
+        [one] => one.render(path),
+        many => {
+            let mut text = format!("{path}: {} mistakes in the configuration:", many.len());
+            for p in many {
+                text.push_str("\n  ");
+                text.push_str(&p.render(path));
+            }
+            text
         }
     }
 }

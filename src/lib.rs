@@ -38,7 +38,8 @@ pub mod network;
 pub mod perturbation;
 pub mod plot;
 pub mod rng;
+pub mod stats;
 pub mod study;
 
-pub use error::{Error, Result};
+pub use error::{ConfigProblem, Error, Result};
 pub use study::experiment;

@@ -79,7 +79,14 @@ fn crosscheck_writes_every_quantity_for_every_run_and_the_fits() {
     let mut f = csv::Reader::from_path(out.join("crosscheck_fit.csv")).unwrap();
     assert_eq!(
         f.headers().unwrap().iter().collect::<Vec<_>>(),
-        ["quantity", "slope", "intercept", "theory_slope"]
+        [
+            "quantity",
+            "slope",
+            "slope_ci_low",
+            "slope_ci_high",
+            "intercept",
+            "theory_slope"
+        ]
     );
     let fits: Vec<csv::StringRecord> = f.records().map(|x| x.unwrap()).collect();
     assert_eq!(fits.len(), 3);

@@ -51,7 +51,41 @@ fn cases() -> Vec<Case> {
     let text = |s: &str| s.as_bytes().to_vec();
     let full_gz = gzip(valid_csv(2000).as_bytes());
     let long_cell = "z".repeat(60);
+    let mut npy =
+        b"\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }"
+            .to_vec();
+    npy.extend_from_slice(&[0u8; 32]);
     vec![
+        Case {
+            file: "headerless.csv",
+            bytes: text("0,1,2\n3,4,5\n"),
+            expect: Expect::Parse { line: 1, column: 0 },
+            says: "the first line holds numbers, not column names: the file needs a header row",
+        },
+        Case {
+            file: "headerless_labels.csv",
+            bytes: text("0.5,1.5,1\n2,3,-1\n"),
+            expect: Expect::Parse { line: 1, column: 0 },
+            says: "needs a header row naming the feature columns and the label column `y`",
+        },
+        Case {
+            file: "zero_one_labels.csv",
+            bytes: text("a,b,y\n1,2,1\n3,4,0\n"),
+            expect: Expect::Parse { line: 3, column: 3 },
+            says: "labels 0/1 are not accepted; convert them with y = 2·label − 1",
+        },
+        Case {
+            file: "array.npy",
+            bytes: npy,
+            expect: Expect::File,
+            says: "this is a NumPy .npy array, not a table",
+        },
+        Case {
+            file: "arrays.npz",
+            bytes: b"PK\x03\x04\x14\x00\x00\x00".to_vec(),
+            expect: Expect::File,
+            says: "a NumPy .npz file",
+        },
         Case {
             file: "ragged.csv",
             bytes: text("a,b,y\n1,2,1\n3,4,-1\n5,6\n7,8,1\n"),

@@ -68,6 +68,7 @@ fn a_preset_run_summarises_mean_and_spread_over_seeds() {
             key: "eps_per_coordinate",
             values: vec![0.0.into(), 0.05.into()],
             x_scale: 5f64.sqrt(),
+            x_name: "eps",
             log_x: false,
             x_label: "ε".into(),
             base,

@@ -1,6 +1,6 @@
 //! The library's layers import only downwards (see the crate documentation):
 //! model → kernel, network (side by side) → dynamics → perturbation → study; the edge modules
-//! (data, io, plot, linalg, memory, rng, error, choice) may be used from every layer but use only
+//! (data, io, plot, linalg, memory, rng, error, choice, stats) may be used from every layer but use only
 //! each other.
 //! Every `crate::…` path in code (not in comments) is checked.
 
@@ -15,7 +15,7 @@ fn layer(module: &str) -> Option<Option<u32>> {
         "dynamics" => Some(2),
         "perturbation" => Some(3),
         "study" => Some(4),
-        "data" | "io" | "plot" | "linalg" | "memory" | "rng" | "error" | "choice" => None,
+        "data" | "io" | "plot" | "linalg" | "memory" | "rng" | "error" | "choice" | "stats" => None,
         _ => return None,
     })
 }

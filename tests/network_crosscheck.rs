@@ -159,7 +159,7 @@ fn rel_error_lin_falls_at_least_2_5x_when_the_width_grows_16x() {
         assert!(r.grad_cosine_lin > 0.5 && r.grad_cosine_lin <= 1.0 + 1e-12);
         assert!((0.0..=1.0).contains(&r.sign_agreement_lin));
     }
-    let fits = fit_errors(&runs);
+    let fits = fit_errors(&runs, ntk_perturb::model::Init::Standard);
     assert_eq!(fits[0].quantity, "rel_error_lin");
     assert!(fits[0].slope.unwrap() < -0.33);
 }

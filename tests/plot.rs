@@ -443,19 +443,23 @@ fn bad_inputs_are_errors_and_write_nothing() {
 }
 
 #[test]
-fn unwritable_destination_is_an_io_error_without_leftovers() {
+fn unwritable_destination_is_a_write_error_without_leftovers() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-dir").join("fig");
     let e = line_chart(&chart(), &missing).unwrap_err();
-    assert!(matches!(e, Error::Io { .. }), "{e}");
-    // A missing directory is the caller's to fix: an input error.
-    assert_eq!(e.exit_code(), 2);
+    assert!(
+        matches!(&e, Error::Write { path, .. } if path.ends_with("fig.svg")),
+        "{e}"
+    );
+    // Output directories are checked when a command starts; a write failing later is a run-time
+    // failure.
+    assert_eq!(e.exit_code(), 1);
     let e = decision_map(&map(), &missing).unwrap_err();
-    assert!(matches!(e, Error::Io { .. }), "{e}");
+    assert!(matches!(e, Error::Write { .. }), "{e}");
 
     // A directory where the SVG should go: the rename fails and the temporary file is removed.
     fs::create_dir(dir.path().join("fig.svg")).unwrap();
     let e = line_chart(&chart(), &dir.path().join("fig")).unwrap_err();
-    assert!(matches!(e, Error::Io { .. }), "{e}");
+    assert!(matches!(e, Error::Write { .. }), "{e}");
     assert_eq!(names(dir.path()), ["fig.svg"]);
 }

@@ -6,6 +6,7 @@ use clap::Args;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use serde::Serialize;
 
+use super::Outputs;
 use ntk_perturb::choice::Choice;
 use ntk_perturb::data::{Center, Dataset, Preprocess};
 use ntk_perturb::error::Result;
@@ -52,25 +53,33 @@ pub struct DataArgs {
     /// paper's choice; the default when the flag has no value) or `per-feature`.
     #[arg(long, value_parser = choice::<Center>(), num_args = 0..=1, default_missing_value = "scalar", value_name = "MODE")]
     pub center: Option<Center>,
-    /// Keep a seeded random subset of this many training rows.
+    /// Keep a random subset of this many training rows (listed in rows.csv).
     #[arg(long, value_name = "N")]
     pub subset: Option<usize>,
-    /// Keep a seeded random subset of this many test rows.
+    /// Keep a random subset of this many test rows (listed in test_rows.csv).
     #[arg(long, value_name = "N")]
     pub test_subset: Option<usize>,
+    /// Seed of the random subsets, separate from --seed so that the rows stay the same when the
+    /// network's seed changes.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub subset_seed: u64,
 }
 
 impl DataArgs {
-    /// Loads and preprocesses the training (and test) data; subsets are drawn from `seed`.
-    pub fn load(&self, seed: u64) -> Result<(Dataset, Option<Dataset>)> {
+    /// Loads and preprocesses the training (and test) data and writes `rows.csv` /
+    /// `test_rows.csv` (output_row, source_row, label) into `out` for the subsets taken.
+    pub fn load(&self, out: &Outputs) -> Result<(Dataset, Option<Dataset>)> {
         let pre = Preprocess {
             scale: self.scale,
             center: self.center,
             subset: self.subset,
             test_subset: self.test_subset,
-            seed,
+            seed: self.subset_seed,
         };
-        ntk_perturb::data::load(&self.train, self.test.as_deref(), &pre)
+        let (train, test, selection) =
+            ntk_perturb::data::load_selected(&self.train, self.test.as_deref(), &pre)?;
+        selection.write(out.path(), &train, test.as_ref())?;
+        Ok((train, test))
     }
 }
 

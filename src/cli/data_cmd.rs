@@ -62,11 +62,18 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             data::shifted_gauss(args.n, args.d, args.shift, args.common.seed)?
         }
     };
+    let existed = args.out.exists();
     data::write_csv(&ds, &args.out)?;
-    write_beside(
+    if let Err(e) = write_beside(
         &args.out,
         &ResolvedConfig::new(&format!("data {name}"), threads, args),
-    )?;
+    ) {
+        // A table without its configuration would not say what it was computed from.
+        if !existed {
+            let _ = std::fs::remove_file(&args.out);
+        }
+        return Err(e);
+    }
     summary(args, name, &ds);
     Ok(())
 }
@@ -80,6 +87,16 @@ fn validate(args: &GenerateArgs) -> Result<()> {
     }
     if !args.shift.is_finite() {
         return Err(Error::invalid("--shift", "must be finite"));
+    }
+    let parent = match args.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::invalid(
+            "--out",
+            format!("the directory {} does not exist", parent.display()),
+        ));
     }
     if args.out.exists() && !args.force {
         return Err(Error::invalid(

@@ -118,7 +118,7 @@ pub fn run(args: DynamicsArgs) -> Result<()> {
     };
     spec.validate()?;
     let out = Outputs::prepare(&args.out, args.force)?;
-    let (train, test) = args.data.load(args.common.seed)?;
+    let (train, test) = args.data.load(&out)?;
     let start = Instant::now();
     let run = dynamics::flow_of_dataset(&train, test.as_ref(), &spec)?;
     let elapsed = start.elapsed().as_secs_f64();

@@ -10,7 +10,9 @@ use serde::Serialize;
 use super::Outputs;
 use super::output::{ResolvedConfig, progress_bar, say};
 use ntk_perturb::error::{Error, Result};
-use ntk_perturb::study::experiment::{Shard, SweepOptions, SweepSpec, conditions};
+use ntk_perturb::study::experiment::{
+    Shard, SweepOptions, SweepSpec, conditions, write_selected_rows,
+};
 
 /// Arguments of `experiment`.
 ///
@@ -18,7 +20,7 @@ use ntk_perturb::study::experiment::{Shard, SweepOptions, SweepSpec, conditions}
 /// it overrides the configuration's seed only when given.
 #[derive(Debug, Clone, Args, Serialize)]
 #[command(
-    after_help = "Example:\n  ntk-perturb experiment examples/shifted_gauss_a.toml --out out/sg-a\n  ntk-perturb experiment examples/shifted_gauss_a_eps_sweep.toml --out out/sweep --shard 0/2\n  ntk-perturb experiment examples/shifted_gauss_a_eps_sweep.toml --out out/sweep --resume\n\nAny key of the configuration may be a list (or `seeds = K`); the sweep runs the cartesian\nproduct. Writes results.csv (cell,run_id,seed,<swept keys>,metric,value), cells.csv\n(cell,run_id,seed,<swept keys>) and config.toml (the resolved sweep). results.csv is appended\ncell by cell: rerun with --resume after an interruption to run only the missing cells."
+    after_help = "Example:\n  ntk-perturb experiment examples/shifted_gauss_a.toml --out out/sg-a\n  ntk-perturb experiment examples/shifted_gauss_a_eps_sweep.toml --out out/sweep --shard 0/2\n  ntk-perturb experiment examples/shifted_gauss_a_eps_sweep.toml --out out/sweep --resume\n\nAny key of the configuration may be a list (or `seeds = K`); the sweep runs the cartesian\nproduct. Writes results.csv (cell,run_id,seed,<swept keys>,metric,value), cells.csv\n(cell,run_id,seed,<swept keys>), config.toml (the resolved sweep) and, for file subsets,\nrows.csv / test_rows.csv (output_row,source_row,label). results.csv is appended\ncell by cell: rerun with --resume after an interruption to run only the missing cells."
 )]
 pub struct ExperimentArgs {
     /// Configuration file (TOML): one run, or a sweep with list-valued keys.
@@ -92,6 +94,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         &ResolvedConfig::new("experiment", threads, &resolved),
     )?;
     sweep.write_cells(&out.file(CELLS))?;
+    write_selected_rows(&sweep, out.path())?;
     // From here on results.csv grows cell by cell and is kept on failure, for --resume.
     let dir = out.path().to_path_buf();
     out.commit();

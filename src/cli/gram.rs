@@ -69,7 +69,7 @@ pub fn run(args: GramArgs) -> Result<()> {
         config.validate()?;
     }
     let out = Outputs::prepare(&args.out, args.force)?;
-    let (train, test) = args.data.load(args.common.seed)?;
+    let (train, test) = args.data.load(&out)?;
     let start = Instant::now();
     let params = match args.kernel {
         KernelKind::Empirical => Some(Params::sample(train.d(), &config, args.common.seed)?),

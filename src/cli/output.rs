@@ -1,5 +1,5 @@
-//! Output handling shared by the subcommands: an output directory that is removed again if the run
-//! fails before anything was written, the resolved configuration, and progress bars.
+//! Output handling shared by the subcommands: an output directory that is cleaned up again if the
+//! run fails, the resolved configuration, and progress bars.
 
 use std::path::{Path, PathBuf};
 
@@ -9,12 +9,15 @@ use serde::Serialize;
 use ntk_perturb::error::Result;
 use ntk_perturb::io::OutputDir;
 
-/// The output directory of one run. If the run fails, a directory this run created is removed,
-/// so a failed run leaves nothing behind.
+/// The output directory of one run. If the run fails, a directory this run created is removed, and
+/// from a directory that existed every entry this run added is removed, so a failed run leaves
+/// nothing behind.
 pub struct Outputs {
     dir: OutputDir,
     created: bool,
     committed: bool,
+    /// Names in the directory when it was prepared.
+    before: Vec<std::ffi::OsString>,
 }
 
 impl Outputs {
@@ -23,6 +26,7 @@ impl Outputs {
         let existed = path.exists();
         let dir = OutputDir::prepare(path, force)?;
         Ok(Outputs {
+            before: entries(dir.path()),
             dir,
             created: !existed,
             committed: false,
@@ -57,10 +61,31 @@ impl Outputs {
 
 impl Drop for Outputs {
     fn drop(&mut self) {
-        if !self.committed && self.created {
+        if self.committed {
+            return;
+        }
+        if self.created {
             let _ = std::fs::remove_dir_all(self.dir.path());
+            return;
+        }
+        for name in entries(self.dir.path()) {
+            if !self.before.contains(&name) {
+                let path = self.dir.path().join(&name);
+                let _ = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+            }
         }
     }
+}
+
+/// The names of the entries of `dir` (empty when it cannot be read).
+fn entries(dir: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(dir)
+        .map(|it| it.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+        .unwrap_or_default()
 }
 
 /// What `config.toml` holds.

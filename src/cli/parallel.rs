@@ -17,6 +17,8 @@ use ntk_perturb::study::parallel::{self, Grid};
 
 /// Arguments of `parallel`.
 #[derive(Debug, Clone, Args, Serialize)]
+// It works on the training set only: the test-set flags of the shared data group are not offered.
+#[command(mut_arg("test", |a| a.hide(true)), mut_arg("test_subset", |a| a.hide(true)))]
 #[command(
     after_help = "Example:\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 0 --out train.csv\n  ntk-perturb parallel --train train.csv --widths 100,1000,10000 --times 1,10,100,1000 \\\n      --seeds 3 --lr 1 --loss identity --out par\n\nWrites parallel.csv (width,time,seed,quantity,value), parallel_summary.csv\n(width,time,quantity,mean,std,seeds; over seeds), cos_net_sum.svg/.png (one curve per width)\nand config.toml, and prints the summary.\nQuantities (means over the training inputs): cos_net_sum, cos_net_lin, cos_net_kernel,\ncos_net_init, cos_lin_sum, cos_kernel_sum, cos_net_minus_init_kernel, cos_net_minus_init_sum,\nrel_init = ‖∇f_0‖/‖sum‖, rel_finite_width = ‖lin − ∇f_0 − sum‖/‖sum‖,\nrel_pattern_flip = ‖net − lin‖/‖sum‖, rel_net_kernel = ‖net − ∇f_0 − kernel‖/‖sum‖,\nrel_kernel_term = ‖kernel − sum‖/‖sum‖, rel_total = ‖net − sum‖/‖sum‖, pattern_flip_fraction."
 )]
@@ -93,7 +95,7 @@ pub fn run(args: ParallelArgs) -> Result<()> {
     };
     let total = grid.total_steps()?;
     let out = Outputs::prepare(&args.out, args.force)?;
-    let (train, _) = args.data.load(args.common.seed)?;
+    let (train, _) = args.data.load(&out)?;
     let start = Instant::now();
     let bar = progress_bar(total, "parallel", args.common.quiet);
     let sweep = parallel::run(&train, &grid, |s| bar.set_position(s))?;
@@ -124,9 +126,11 @@ pub fn run(args: ParallelArgs) -> Result<()> {
             out.path().display()
         ),
     );
+    // Columns carry the quantity names of parallel.csv; each is as wide as its name or a value.
+    let col_width = |q: &str| q.len().max(14);
     let mut header = format!("{:>7} {:>8}", "width", "time");
     for q in PRINTED {
-        header.push_str(&format!(" {:>14}", short(q)));
+        header.push_str(&format!(" {q:>w$}", w = col_width(q)));
     }
     say(quiet, header);
     for &width in &grid.widths {
@@ -143,7 +147,7 @@ pub fn run(args: ParallelArgs) -> Result<()> {
                     },
                     None => "-".into(),
                 };
-                line.push_str(&format!(" {cell:>14}"));
+                line.push_str(&format!(" {cell:>w$}", w = col_width(q)));
             }
             say(quiet, line);
         }
@@ -156,12 +160,4 @@ pub fn run(args: ParallelArgs) -> Result<()> {
     }
     out.commit();
     Ok(())
-}
-
-/// Column titles of the printed table.
-fn short(q: &str) -> &str {
-    match q {
-        "cos_net_minus_init_kernel" => "cos_trained_ker",
-        other => other,
-    }
 }

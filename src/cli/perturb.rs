@@ -17,6 +17,8 @@ use ntk_perturb::perturbation::{self, Budget, Norm, PerturbSpec, Source, TargetK
 
 /// Arguments of `perturb`.
 #[derive(Debug, Clone, Args, Serialize)]
+// It works on the training set only: the test-set flags of the shared data group are not offered.
+#[command(mut_arg("test", |a| a.hide(true)), mut_arg("test_subset", |a| a.hide(true)))]
 #[command(
     after_help = "Example:\n  ntk-perturb data shifted-gauss --n 1000 --d 100 --seed 0 --out train.csv\n  ntk-perturb perturb --train train.csv --width 1000 --time 100 --lr 1 --loss identity \\\n      --eps-per-coordinate 0.01 --targets random --norm l2 --source net --out pert\n\nWrites perturbations.csv.gz (index,target,eta_0..eta_{d-1}), directions.csv\n(index,pair,cosine,relative_residual for every pair of net, lin, kernel, sum, init; the\nresidual is ‖a − b‖/‖b‖ for pair a-b, empty when undefined) and config.toml, and prints the\nmean and minimum cosine of every pair."
 )]
@@ -105,7 +107,7 @@ pub fn run(args: PerturbArgs) -> Result<()> {
         ));
     }
     let out = Outputs::prepare(&args.out, args.force)?;
-    let (train, _) = args.data.load(args.common.seed)?;
+    let (train, _) = args.data.load(&out)?;
     let start = Instant::now();
     let bar = progress_bar(
         perturbation::directions::steps_for(spec.time, spec.lr)? as u64,
@@ -143,8 +145,8 @@ pub fn run(args: PerturbArgs) -> Result<()> {
     say(
         quiet,
         format!(
-            "{:<12} {:>12} {:>12} {:>14}",
-            "pair", "mean_cosine", "min_cosine", "mean_rel_resid"
+            "{:<12} {:>12} {:>12} {:>22}",
+            "pair", "mean_cosine", "min_cosine", "mean_relative_residual"
         ),
     );
     let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.6}"));
@@ -152,7 +154,7 @@ pub fn run(args: PerturbArgs) -> Result<()> {
         say(
             quiet,
             format!(
-                "{:<12} {:>12} {:>12} {:>14}",
+                "{:<12} {:>12} {:>12} {:>22}",
                 s.pair,
                 cell(s.mean_cosine),
                 cell(s.min_cosine),

@@ -17,7 +17,7 @@ use ntk_perturb::study::experiment::{ReproduceOptions, run_preset};
 /// Arguments of `reproduce`.
 #[derive(Debug, Clone, Args, Serialize)]
 #[command(
-    after_help = "Example:\n  ntk-perturb reproduce shifted-gauss-a --quick --out out/shifted-gauss-a\n  ntk-perturb reproduce mnist-a --quick --out out/mnist-a\n  ntk-perturb reproduce mnist-a --seeds 5 --lr-grid-max --out out/mnist-a-full\n\nPresets: shifted-gauss-a, shifted-gauss-b, gauss-a, gauss-b, mnist-a, mnist-b, fmnist-a,\nfmnist-b (accuracy figures of §7.3: standard accuracy, perturbation accuracy and agreement\nagainst d, ε, m, γ, N, T_f, T_g) cossim (cosine similarity of perturbations and the\nweighted sum of training samples) and maps (decision maps on the class-mean plane). Writes <panel>/results.csv (tidy, resumable),\nsummary.csv (preset,panel,key,x,metric,mean,std,seeds,aggregate), NAME-<panel>.svg/.png and\nconfig.toml."
+    after_help = "Example:\n  ntk-perturb reproduce shifted-gauss-a --quick --out out/shifted-gauss-a\n  ntk-perturb reproduce mnist-a --quick --out out/mnist-a\n  ntk-perturb reproduce mnist-a --seeds 5 --lr-grid-max --out out/mnist-a-full\n  ntk-perturb reproduce mnist-a --quick --panel eps,width --out out/mnist-a-eps-width\n\nPresets: shifted-gauss-a, shifted-gauss-b, gauss-a, gauss-b, mnist-a, mnist-b, fmnist-a,\nfmnist-b (accuracy figures of §7.3: standard accuracy, perturbation accuracy and agreement\nagainst d, ε, m, γ, N, T_f, T_g) cossim (cosine similarity of perturbations and the\nweighted sum of training samples) and maps (decision maps on the class-mean plane). Writes <panel>/results.csv (tidy, resumable),\n<panel>/config.toml (the panel's sweep; `ntk-perturb experiment <panel>/config.toml` reruns it),\nsummary.csv (preset,panel,key,x_name,x,metric,mean,std,median,q1,q3,seeds,aggregate), NAME-<panel>.svg/.png and\nconfig.toml."
 )]
 pub struct ReproduceArgs {
     /// Preset name.
@@ -48,6 +48,9 @@ pub struct ReproduceArgs {
     /// First seed (seeds s, s+1, …); default: each figure's seed in §7.2.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run only these panels (comma-separated names, e.g. `eps,width`) [default: all].
+    #[arg(long, value_delimiter = ',', value_name = "P,Q")]
+    pub panel: Vec<String>,
     /// Grid points per axis of the decision maps (`maps` only) [default: 400, 100 with --quick].
     #[arg(long)]
     pub resolution: Option<usize>,
@@ -66,6 +69,13 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
         return run_maps(&args, threads);
     }
     let mut p = preset(&args.name, args.quick)?;
+    let names: Vec<&str> = p.panels.iter().map(|panel| panel.name.as_str()).collect();
+    let keep = chosen_panels(&args.name, &args.panel, &names)?;
+    let mut index = 0;
+    p.panels.retain(|_| {
+        index += 1;
+        keep.contains(&(index - 1))
+    });
     if let Some(seed) = args.seed {
         p.panels.iter_mut().for_each(|panel| panel.base.seed = seed);
     }
@@ -106,7 +116,7 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
                 let pts: Vec<String> = summary
                     .iter()
                     .filter(|r| r.panel == panel.name && r.metric == *m)
-                    .map(|r| format!("{:.3}", r.mean))
+                    .map(|r| format!("{:.3}±{:.3}", r.mean, r.std))
                     .collect();
                 format!("{m} [{}]", pts.join(" "))
             })
@@ -142,6 +152,13 @@ fn run_maps(args: &ReproduceArgs, threads: usize) -> Result<()> {
         ));
     }
     let mut panels = map_panels(args.quick);
+    let names: Vec<&str> = panels.iter().map(|panel| panel.name).collect();
+    let keep = chosen_panels(&args.name, &args.panel, &names)?;
+    let mut index = 0;
+    panels.retain(|_| {
+        index += 1;
+        keep.contains(&(index - 1))
+    });
     if let Some(seed) = args.seed {
         panels.iter_mut().for_each(|p| p.config.seed = seed);
     }
@@ -177,4 +194,32 @@ fn run_maps(args: &ReproduceArgs, threads: usize) -> Result<()> {
     );
     out.commit();
     Ok(())
+}
+
+/// Indices of the panels `wanted` among `names` (all of them when `wanted` is empty); an unknown
+/// name is an error listing the valid ones.
+fn chosen_panels(preset: &str, wanted: &[String], names: &[&str]) -> Result<Vec<usize>> {
+    if wanted.is_empty() {
+        return Ok((0..names.len()).collect());
+    }
+    let mut keep = Vec::new();
+    for w in wanted {
+        match names.iter().position(|n| n == w) {
+            Some(i) if !keep.contains(&i) => keep.push(i),
+            Some(_) => {}
+            None => {
+                let near = ntk_perturb::study::experiment::config::nearest_key(w, names)
+                    .map(|k| format!("did you mean `{k}`? "))
+                    .unwrap_or_default();
+                return Err(Error::invalid(
+                    "--panel",
+                    format!(
+                        "`{preset}` has no panel `{w}`; {near}its panels are: {}",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(keep)
 }

@@ -82,7 +82,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     opts.validate()?;
     let out = Outputs::prepare(&args.out, args.force)?;
-    let (train, test) = args.data.load(args.common.seed)?;
+    let (train, test) = args.data.load(&out)?;
     let mut net = Network::new(train.d(), config, args.common.seed)?;
 
     let bar = progress_bar(args.steps as u64, "train", args.common.quiet);

@@ -54,8 +54,9 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
 /// Returns the text stream and whether it was gzip.
 fn open_input(path: &Path) -> Result<(Box<dyn Read>, bool)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let (magic, file) = peek(BufReader::with_capacity(1 << 16, file), 2, path)?;
-    let gz = magic == [0x1f, 0x8b];
+    let (magic, file) = peek(BufReader::with_capacity(1 << 16, file), 6, path)?;
+    refuse_numpy(path, &magic)?;
+    let gz = magic.starts_with(&[0x1f, 0x8b]);
     let raw = Cursor::new(magic).chain(file);
     let text: Box<dyn Read> = if gz {
         Box::new(MultiGzDecoder::new(raw))
@@ -72,6 +73,25 @@ fn open_input(path: &Path) -> Result<(Box<dyn Read>, bool)> {
         ))
     };
     Ok((text, gz))
+}
+
+/// Refuses a NumPy array (`.npy`, magic `\x93NUMPY`) or archive (`.npz`, a zip file) given where a
+/// table is expected, saying what the file is and what is expected instead.
+fn refuse_numpy(path: &Path, magic: &[u8]) -> Result<()> {
+    let what = if magic.starts_with(b"\x93NUMPY") {
+        "a NumPy .npy array"
+    } else if magic.starts_with(b"PK\x03\x04") {
+        "a zip archive (a NumPy .npz file?)"
+    } else {
+        return Ok(());
+    };
+    Err(Error::File {
+        path: path.display().to_string(),
+        message: format!(
+            "this is {what}, not a table: data files are CSV or CSV.gz with a header row naming \
+             the feature columns and a label column `y` of ±1 (for example `x0,x1,y`)"
+        ),
+    })
 }
 
 /// Reads up to `n` leading bytes of `r`, returning them and a reader positioned after them.
@@ -155,6 +175,14 @@ impl Layout {
     /// Validates the header: UTF-8, non-empty and unique names, exactly one `y`, ≥ 1 feature.
     fn from_header(ctx: &Ctx, rec: &ByteRecord) -> Result<Self> {
         let line = rec.position().map_or(1, |p| p.line());
+        if rec.iter().all(|field| parse_value(field).is_ok()) {
+            return Err(ctx.parse_error(
+                line,
+                0,
+                "the first line holds numbers, not column names: the file needs a header row \
+                 naming the feature columns and the label column `y` (for example `x0,x1,y`)",
+            ));
+        }
         let mut names: Vec<String> = Vec::with_capacity(rec.len());
         for (j, field) in rec.iter().enumerate() {
             let col = j as u64 + 1;
@@ -257,6 +285,11 @@ fn parse_label(field: &[u8]) -> std::result::Result<f64, String> {
     let text = String::from_utf8_lossy(field);
     match text.trim().parse::<f64>() {
         Ok(v) if v == 1.0 || v == -1.0 => Ok(v),
+        Ok(0.0) => Err(format!(
+            "label must be +1 or -1, found \"{}\": labels 0/1 are not accepted; convert them \
+             with y = 2·label − 1 (0 becomes −1, 1 stays +1)",
+            excerpt(&text)
+        )),
         _ => Err(format!(
             "label must be +1 or -1, found \"{}\"",
             excerpt(&text)
@@ -280,7 +313,7 @@ fn excerpt(text: &str) -> String {
 /// Values use Rust's shortest round-trip formatting, so [`read_csv`] gives back identical `f64`s.
 pub fn write_csv(ds: &Dataset, path: &Path) -> Result<()> {
     write_atomic(path, |w| {
-        let csv_err = |e: csv::Error| Error::io(path, std::io::Error::other(e));
+        let csv_err = |e: csv::Error| Error::io(path, crate::io::csv_io_error(e));
         let mut writer = csv::Writer::from_writer(w);
         let mut header: Vec<&str> = ds.feature_names.iter().map(String::as_str).collect();
         header.push(LABEL);

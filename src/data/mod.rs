@@ -6,7 +6,10 @@ mod preprocess;
 mod synthetic;
 
 pub use csv::{read_csv, write_csv};
-pub use preprocess::{Center, Preprocess, load, random_subset};
+pub use preprocess::{
+    Center, Preprocess, RowBlock, Selection, TEST_ROWS_FILE, TRAIN_ROWS_FILE, load, load_selected,
+    random_subset, write_row_map,
+};
 pub use synthetic::{DEFAULT_SHIFT, gauss, shifted_gauss};
 
 use faer::Mat;

@@ -31,8 +31,82 @@ pub struct Preprocess {
     pub subset: Option<usize>,
     /// Keep this many randomly chosen test rows.
     pub test_subset: Option<usize>,
-    /// Seed of the random subsets.
+    /// Seed of the random subsets (`--subset-seed`, the configuration key `subset_seed`): on its
+    /// own, so the rows do not change with the seed of the network.
     pub seed: u64,
+}
+
+/// Which rows of the input files a loaded dataset holds: row i of the subset is row `train[i]`
+/// (0-based, data rows after the header) of the training file; `None` when no subset was taken.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Source rows of the training subset.
+    pub train: Option<Vec<usize>>,
+    /// Source rows of the test subset.
+    pub test: Option<Vec<usize>>,
+}
+
+/// File name of the training rows of a subset, written beside every output that used one.
+pub const TRAIN_ROWS_FILE: &str = "rows.csv";
+/// File name of the test rows of a test subset.
+pub const TEST_ROWS_FILE: &str = "test_rows.csv";
+
+impl Selection {
+    /// Writes `rows.csv` and `test_rows.csv` into `dir` for the subsets that were taken:
+    /// (output_row, source_row, label), with `train` and `test` the selected datasets.
+    pub fn write(&self, dir: &Path, train: &Dataset, test: Option<&Dataset>) -> Result<()> {
+        if let Some(rows) = &self.train {
+            write_row_map(
+                &dir.join(TRAIN_ROWS_FILE),
+                &[],
+                &[(Vec::new(), rows, &train.y)],
+            )?;
+        }
+        if let (Some(rows), Some(test)) = (&self.test, test) {
+            write_row_map(
+                &dir.join(TEST_ROWS_FILE),
+                &[],
+                &[(Vec::new(), rows, &test.y)],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// One block of a row map: values of the leading columns, source rows, and the labels of the
+/// selected rows (in output order).
+pub type RowBlock<'a> = (Vec<String>, &'a [usize], &'a [f64]);
+
+/// Writes a row map `<lead columns…>,output_row,source_row,label`, one line per selected row of
+/// each block, atomically.
+pub fn write_row_map(path: &Path, lead: &[String], blocks: &[RowBlock<'_>]) -> Result<()> {
+    let mut text = String::new();
+    for name in lead {
+        text.push_str(name);
+        text.push(',');
+    }
+    text.push_str("output_row,source_row,label\n");
+    for (values, rows, labels) in blocks {
+        for (i, (&source, &label)) in rows.iter().zip(labels.iter()).enumerate() {
+            for v in values {
+                text.push_str(&csv_cell(v));
+                text.push(',');
+            }
+            text.push_str(&format!("{i},{source},{label}\n"));
+        }
+    }
+    crate::io::write_atomic(path, |w| {
+        w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
+    })
+}
+
+/// A CSV cell: quoted when it holds a comma, a quote or a line break.
+fn csv_cell(v: &str) -> String {
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_string()
+    }
 }
 
 /// A uniformly random subset of `n` rows of `ds`, kept in their original order.
@@ -44,26 +118,29 @@ pub fn random_subset(ds: &Dataset, n: usize, seed: u64) -> Result<Dataset> {
 
 /// [`random_subset`] with the flag to blame in errors.
 fn subset_with_flag(ds: &Dataset, n: usize, seed: u64, flag: &str) -> Result<Dataset> {
-    if n == 0 || n > ds.n() {
+    let rows = subset_rows(ds.n(), n, seed, flag)?;
+    Ok(ds.select_rows(&rows))
+}
+
+/// The rows (ascending) of a uniformly random n-subset of `total` rows, seeded by
+/// `rng::stream(seed, domain::SUBSET, 0)`.
+fn subset_rows(total: usize, n: usize, seed: u64, flag: &str) -> Result<Vec<usize>> {
+    if n == 0 || n > total {
         return Err(Error::invalid(
             flag,
-            format!(
-                "{n} rows requested but the dataset has {} (need 1..={})",
-                ds.n(),
-                ds.n()
-            ),
+            format!("{n} rows requested but the dataset has {total} (need 1..={total})"),
         ));
     }
     let mut rng = rng::stream(seed, domain::SUBSET, 0);
     // Partial Fisher–Yates shuffle: the first n entries are a uniform n-subset.
-    let mut idx: Vec<usize> = (0..ds.n()).collect();
+    let mut idx: Vec<usize> = (0..total).collect();
     for i in 0..n {
-        let j = rng.random_range(i..ds.n());
+        let j = rng.random_range(i..total);
         idx.swap(i, j);
     }
     idx.truncate(n);
     idx.sort_unstable();
-    Ok(ds.select_rows(&idx))
+    Ok(idx)
 }
 
 /// Reads the training set (and optional test set) and applies `pre`.
@@ -76,18 +153,32 @@ pub fn load(
     test: Option<&Path>,
     pre: &Preprocess,
 ) -> Result<(Dataset, Option<Dataset>)> {
+    load_selected(train, test, pre).map(|(train, test, _)| (train, test))
+}
+
+/// [`load`], also returning which rows of the files the subsets hold.
+pub fn load_selected(
+    train: &Path,
+    test: Option<&Path>,
+    pre: &Preprocess,
+) -> Result<(Dataset, Option<Dataset>, Selection)> {
     check_options(pre, test.is_some())?;
     let mut train_ds = read_csv(train)?;
     let mut test_ds = match test {
         Some(path) => Some(read_test(train, &train_ds, path)?),
         None => None,
     };
+    let mut selection = Selection::default();
     if let Some(n) = pre.subset {
-        train_ds = subset_with_flag(&train_ds, n, pre.seed, "--subset")?;
+        let rows = subset_rows(train_ds.n(), n, pre.seed, "--subset")?;
+        train_ds = train_ds.select_rows(&rows);
+        selection.train = Some(rows);
     }
     if let (Some(n), Some(t)) = (pre.test_subset, test_ds.as_ref()) {
         let seed = rng::derive_seed(pre.seed, domain::SUBSET, 1);
-        test_ds = Some(subset_with_flag(t, n, seed, "--test-subset")?);
+        let rows = subset_rows(t.n(), n, seed, "--test-subset")?;
+        test_ds = Some(t.select_rows(&rows));
+        selection.test = Some(rows);
     }
     if let Some(s) = pre.scale {
         scale(&mut train_ds, s);
@@ -102,7 +193,7 @@ pub fn load(
         subtract(&mut train_ds, &mean);
         test_ds.iter_mut().for_each(|t| subtract(t, &mean));
     }
-    Ok((train_ds, test_ds))
+    Ok((train_ds, test_ds, selection))
 }
 
 /// Rejects a non-positive or non-finite scale and a test subset without a test file.

@@ -12,6 +12,7 @@ mod table;
 pub use atomic::write_atomic;
 pub use npy::{read_npy, write_npy};
 pub use output_dir::OutputDir;
+pub(crate) use table::csv_io_error;
 pub use table::push_f64;
 pub use table::{write_config, write_matrix_csv, write_rows};
 

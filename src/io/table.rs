@@ -46,13 +46,21 @@ pub fn push_f64(out: &mut String, v: f64) {
 /// (gzip when the name ends in `.gz`). An empty slice gives an empty file.
 pub fn write_rows<R: serde::Serialize>(path: &Path, rows: &[R]) -> Result<()> {
     write_atomic(path, |w| {
-        let csv_err = |e: csv::Error| Error::io(path, std::io::Error::other(e));
+        let csv_err = |e: csv::Error| Error::io(path, csv_io_error(e));
         let mut writer = csv::Writer::from_writer(w);
         for row in rows {
             writer.serialize(row).map_err(csv_err)?;
         }
         writer.flush().map_err(|e| Error::io(path, e))
     })
+}
+
+/// The I/O error inside a csv-crate error (a full disk stays a full disk), or the error as text.
+pub(crate) fn csv_io_error(e: csv::Error) -> std::io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => source,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
 }
 
 /// Writes `config` as pretty TOML to `dir/config.toml`, atomically.

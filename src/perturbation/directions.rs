@@ -66,7 +66,9 @@ impl Source {
 }
 
 /// Number of plain gradient-descent steps of size `lr` that reach flow time `time`.
-/// `time / lr` must be a whole number (up to rounding of 1e-9 relative).
+/// `time / lr` must be a whole number (up to rounding of 1e-9 relative): every command that trains
+/// to a flow time (`perturb`, `parallel`, `crosscheck`) refuses a time it cannot reach exactly, and
+/// the message names the two nearest times it can reach.
 pub fn steps_for(time: f64, lr: f64) -> Result<usize> {
     Error::require_positive("--lr", "learning rate", lr)?;
     if !(time.is_finite() && time >= 0.0) {
@@ -77,9 +79,23 @@ pub fn steps_for(time: f64, lr: f64) -> Result<usize> {
     }
     let s = (time / lr).round();
     if (s * lr - time).abs() > 1e-9 * time.max(lr) {
+        let below = (time / lr).floor();
+        let near = if below >= 1.0 {
+            format!(
+                "{below} steps reach {}, {} reach {}",
+                short(below * lr),
+                below + 1.0,
+                short((below + 1.0) * lr)
+            )
+        } else {
+            format!("1 step reaches {}", short(lr))
+        };
         return Err(Error::invalid(
             "--time",
-            format!("the time {time} is not a whole number of steps of size --lr {lr}"),
+            format!(
+                "the time {time} is not a whole number of steps of size --lr {lr} ({near}); \
+                 give one of those times or a learning rate that divides {time}"
+            ),
         ));
     }
     if s > 1e9 {
@@ -89,6 +105,15 @@ pub fn steps_for(time: f64, lr: f64) -> Result<usize> {
         ));
     }
     Ok(s as usize)
+}
+
+/// `v` rounded to 12 significant digits for a message (3·0.3 reads 0.9, not 0.8999999999999999).
+fn short(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return v.to_string();
+    }
+    let scale = 10f64.powi(11 - v.abs().log10().floor() as i32);
+    ((v * scale).round() / scale).to_string()
 }
 
 /// The coefficients of one flow time.

@@ -46,7 +46,7 @@ pub struct LineChart {
 /// error bars with a non-finite half-width. Errors: no series, a series without points, an
 /// `errors` vector whose length differs from `points`, a negative half-width or an invalid
 /// `y_range` ([`Error::InvalidArgument`]/[`Error::Mismatch`]); a series with no drawable point left
-/// ([`Error::Numerical`]); a failed write ([`Error::Io`]). Nothing is written on error.
+/// ([`Error::Numerical`]); a failed write ([`Error::Write`]). Nothing is written on error.
 pub fn line_chart(chart: &LineChart, stem: &Path) -> Result<()> {
     let prepared = Prepared::new(chart)?;
     render(&prepared, stem)

@@ -43,7 +43,7 @@ pub struct DecisionMap {
 ///
 /// Errors: `resolution < 2`, `agree` or a field of the wrong length, or an invalid range
 /// ([`Error::InvalidArgument`]/[`Error::Mismatch`]); a field with no finite value
-/// ([`Error::Numerical`]); a failed write ([`Error::Io`]). Nothing is written on error.
+/// ([`Error::Numerical`]); a failed write ([`Error::Write`]). Nothing is written on error.
 pub fn decision_map(map: &DecisionMap, stem: &Path) -> Result<()> {
     let prepared = Prepared::new(map)?;
     render(&prepared, stem)

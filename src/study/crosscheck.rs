@@ -32,24 +32,42 @@ use crate::kernel::{
 use crate::linalg;
 use crate::memory;
 use crate::model::Loss;
-use crate::model::params::NetworkConfig;
+use crate::model::params::{Init, NetworkConfig};
 use crate::network::forward::{Network, check_inputs, check_labels};
 use crate::network::train::TrainOptions;
 
 /// The error quantities whose decay with the width is fitted, with the slope of the lazy-training
-/// bound (the decay may be faster; `None`: no decay expected).
+/// bound under the standard initialisation (the decay may be faster; `None`: no decay expected).
+/// [`expected_slope`] gives it for any initialisation.
 pub const ERROR_QUANTITIES: [(&str, Option<f64>); 3] = [
     ("rel_error_lin", Some(-0.5)),
     ("rel_error_inf", None),
     ("rel_error_inf_plus_f0", Some(-0.5)),
 ];
 
+/// The slope of the lazy-training bound for `quantity` under `init`: −1/2 for the errors expected
+/// to converge, `None` for `rel_error_inf` under the standard init, whose O(1) random f_0 keeps an
+/// error floor. Under the antisymmetric init f_0 ≡ 0, so `inf` equals `inf_plus_f0` and decays too.
+pub fn expected_slope(quantity: &str, init: Init) -> Option<f64> {
+    let standard = ERROR_QUANTITIES
+        .iter()
+        .find(|(q, _)| *q == quantity)
+        .and_then(|(_, s)| *s);
+    match init {
+        Init::Standard => standard,
+        Init::Antisymmetric => ERROR_QUANTITIES
+            .iter()
+            .any(|(q, _)| *q == quantity)
+            .then_some(-0.5),
+    }
+}
+
 /// Training time, step size and loss of a cross-check.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct CrosscheckOptions {
     /// Flow time T > 0 to train to.
     pub time: f64,
-    /// Learning rate η of plain gradient descent; the run takes round(T/η) steps.
+    /// Learning rate η of plain gradient descent; T/η must be a whole number of steps.
     pub lr: f64,
     /// Per-sample loss of training and of the linearised flows.
     pub loss: Loss,
@@ -58,28 +76,24 @@ pub struct CrosscheckOptions {
 }
 
 impl CrosscheckOptions {
-    /// Checks T and η (errors name `--time` and `--lr`) and that round(T/η) ≥ 1.
+    /// Checks T and η (errors name `--time` and `--lr`) and that T is a whole number of steps of
+    /// size η ([`steps_for`](crate::perturbation::directions::steps_for), the rule of every command
+    /// that trains to a flow time), so the time reached is the time asked for.
     pub fn validate(&self) -> Result<()> {
         Error::require_positive("--time", "flow time", self.time)?;
         Error::require_positive("--lr", "learning rate", self.lr)?;
-        let steps = (self.time / self.lr).round();
-        if !(1.0..=1e12).contains(&steps) {
-            return Err(Error::invalid(
-                "--time",
-                format!(
-                    "round(T/lr) = {steps} steps; choose T and --lr so that it lies in [1, 1e12]"
-                ),
-            ));
-        }
+        crate::perturbation::directions::steps_for(self.time, self.lr)?;
         self.ode.validate()
     }
 
-    /// Number of gradient steps round(T/η).
+    /// Number of gradient steps T/η (rounded; [`CrosscheckOptions::validate`] checks that it is
+    /// whole).
     pub fn steps(&self) -> usize {
         (self.time / self.lr).round() as usize
     }
 
-    /// The flow time actually reached, η·round(T/η) (the linearised models are compared there).
+    /// The flow time reached, η·(T/η), equal to T up to rounding (the linearised models are
+    /// compared there).
     pub fn reached_time(&self) -> f64 {
         self.lr * self.steps() as f64
     }
@@ -316,7 +330,7 @@ pub fn crosscheck_run(
     drop(flow_inf0);
     let f_inf0 = LinearizedFlow::predict(infinite.k_test_train.as_ref(), &f0_z, &alpha_inf0);
 
-    // The simulation: plain GD for round(T/η) steps.
+    // The simulation: plain GD for T/η steps.
     let train_opts = TrainOptions {
         lr: opts.lr,
         steps: opts.steps(),
@@ -466,27 +480,82 @@ pub struct ErrorFit {
     /// Fitted exponent of the mean over seeds against the width (empty when it cannot be fitted:
     /// fewer than two widths, or a non-positive mean).
     pub slope: Option<f64>,
+    /// Lower end of the 95 % confidence interval of the exponent over seeds: each seed's errors
+    /// are fitted on their own, and the interval is the t-interval of the mean of those slopes,
+    /// mean ∓ t_{0.975, S−1}·s/√S (empty with fewer than two seeds or a failed fit).
+    pub slope_ci_low: Option<f64>,
+    /// Upper end of that interval.
+    pub slope_ci_high: Option<f64>,
     /// log of the prefactor.
     pub intercept: Option<f64>,
     /// The exponent of the lazy-training bound, −1/2 (empty: no decay expected).
     pub theory_slope: Option<f64>,
 }
 
-/// Fits every error quantity of [`ERROR_QUANTITIES`].
-pub fn fit_errors(runs: &[CrosscheckRun]) -> Vec<ErrorFit> {
+/// Fits every error quantity of [`ERROR_QUANTITIES`] of networks initialised by `init`.
+pub fn fit_errors(runs: &[CrosscheckRun], init: Init) -> Vec<ErrorFit> {
     ERROR_QUANTITIES
         .iter()
-        .map(|&(quantity, theory_slope)| {
+        .map(|&(quantity, _)| {
+            let theory_slope = expected_slope(quantity, init);
             let means = mean_by_width(runs, quantity);
             let w: Vec<f64> = means.iter().map(|&(w, _)| w as f64).collect();
             let v: Vec<f64> = means.iter().map(|&(_, v)| v).collect();
             let fit = fit_power_law(&w, &v).ok();
+            let ci = per_seed_slopes(runs, quantity)
+                .and_then(|slopes| crate::stats::t_interval(&slopes, 0.95));
             ErrorFit {
                 quantity,
                 slope: fit.map(|f| f.slope),
+                slope_ci_low: ci.map(|c| c.0),
+                slope_ci_high: ci.map(|c| c.1),
                 intercept: fit.map(|f| f.intercept),
                 theory_slope,
             }
+        })
+        .collect()
+}
+
+/// The fitted exponent of `quantity` against the width for each seed on its own, seeds in
+/// first-seen order; `None` when a seed misses a width or a fit fails.
+pub fn per_seed_slopes(runs: &[CrosscheckRun], quantity: &str) -> Option<Vec<f64>> {
+    let mut seeds: Vec<u64> = Vec::new();
+    for r in runs {
+        if !seeds.contains(&r.seed) {
+            seeds.push(r.seed);
+        }
+    }
+    let widths = mean_by_width(runs, quantity);
+    seeds
+        .iter()
+        .map(|&seed| {
+            let (w, v): (Vec<f64>, Vec<f64>) = widths
+                .iter()
+                .map(|&(width, _)| {
+                    let run = runs.iter().find(|r| r.seed == seed && r.width == width)?;
+                    Some((width as f64, run.get(quantity)?))
+                })
+                .collect::<Option<Vec<(f64, f64)>>>()?
+                .into_iter()
+                .unzip();
+            fit_power_law(&w, &v).ok().map(|f| f.slope)
+        })
+        .collect()
+}
+
+/// Mean and sample standard deviation of `quantity` over the seeds at each width, widths in
+/// first-seen order.
+pub fn mean_std_by_width(runs: &[CrosscheckRun], quantity: &str) -> Vec<(usize, f64, f64)> {
+    mean_by_width(runs, quantity)
+        .into_iter()
+        .map(|(w, _)| {
+            let vals: Vec<f64> = runs
+                .iter()
+                .filter(|r| r.width == w)
+                .filter_map(|r| r.get(quantity))
+                .collect();
+            let (mean, std) = crate::stats::mean_std(&vals);
+            (w, mean, std)
         })
         .collect()
 }

@@ -258,12 +258,7 @@ pub fn summarize(rows: &[ParallelRow]) -> Vec<SummaryRow> {
                 .filter_map(|r| r.value)
                 .collect();
             let m = mean(&v);
-            let std = match (m, v.len()) {
-                (Some(m), k) if k >= 2 => {
-                    Some((v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (k - 1) as f64).sqrt())
-                }
-                _ => None,
-            };
+            let std = (v.len() >= 2).then(|| crate::stats::mean_std(&v).1);
             SummaryRow {
                 width,
                 time,

@@ -15,36 +15,36 @@ use crate::model::{Architecture, Init, Loss, NetworkConfig, Readout};
 use crate::network::TrainOptions;
 use crate::perturbation::{AttackOptions, Norm, TargetKind, eps_from_per_coordinate};
 
-/// Where the data of a run comes from (§7.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DatasetKind {
-    /// N/2 samples from N(+shift·1, I) labelled +1, N/2 from N(−shift·1, I) labelled −1.
-    ShiftedGauss,
-    /// x ~ N(0, I), labels uniform ±1 independent of x.
-    Gauss,
-    /// CSV / CSV.gz files given by `train` and `test`.
-    File,
+crate::named_enum! {
+    /// Where the data of a run comes from (§7.1).
+    pub enum DatasetKind {
+        /// N/2 samples from N(+shift·1, I) labelled +1, N/2 from N(−shift·1, I) labelled −1.
+        ShiftedGauss = "shifted-gauss",
+        /// x ~ N(0, I), labels uniform ±1 independent of x.
+        Gauss = "gauss",
+        /// CSV / CSV.gz files given by `train` and `test`.
+        File = "file",
+    }
 }
 
-/// How f and g are obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Model {
-    /// A finite-width network trained by full-batch gradient descent (§3.2).
-    Network,
-    /// The infinite-width linearised predictor f_T(z) = Σ_n α_n(T) Θ(x_n, z) with f_0 = 0 (§3.3, §13.2).
-    Theory,
+crate::named_enum! {
+    /// How f and g are obtained.
+    pub enum Model {
+        /// A finite-width network trained by full-batch gradient descent (§3.2).
+        Network = "network",
+        /// The infinite-width linearised predictor f_T(z) = Σ_n α_n(T) Θ(x_n, z) with f_0 = 0 (§3.3, §13.2).
+        Theory = "theory",
+    }
 }
 
-/// What g is trained on (§1 step 4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scenario {
-    /// r_n = η_n: perturbations alone.
-    A,
-    /// r_n = x_n + η_n: adversarial examples.
-    B,
+crate::named_enum! {
+    /// What g is trained on (§1 step 4).
+    pub enum Scenario {
+        /// r_n = η_n: perturbations alone.
+        A = "a",
+        /// r_n = x_n + η_n: adversarial examples.
+        B = "b",
+    }
 }
 
 /// One run of the pipeline of §1. Field names are the TOML keys.
@@ -74,6 +74,9 @@ pub struct RunConfig {
     pub subset: Option<usize>,
     /// Seeded random subset of the test file.
     pub test_subset: Option<usize>,
+    /// Seed of `subset` and `test_subset`, separate from `seed` so that the rows stay the same
+    /// when the seed of the run changes.
+    pub subset_seed: u64,
 
     // --- network (§2.1, §13.1) ---
     /// Width m of f and g.
@@ -140,6 +143,7 @@ impl Default for RunConfig {
             center: None,
             subset: None,
             test_subset: None,
+            subset_seed: 0,
             width: 100,
             gamma: 0.0,
             bias: true,
@@ -177,6 +181,7 @@ pub const KEYS: &[&str] = &[
     "center",
     "subset",
     "test_subset",
+    "subset_seed",
     "width",
     "gamma",
     "bias",
@@ -237,16 +242,24 @@ impl RunConfig {
     /// Builds a run from a TOML table, refusing unknown keys (naming the nearest valid key) and
     /// ill-typed values (naming the key), then validates it.
     pub fn from_table(table: &toml::Table) -> Result<RunConfig> {
+        let cfg = Self::from_table_unchecked(table)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// [`RunConfig::from_table`] without the final [`RunConfig::validate`]: keys and value types
+    /// only, so that [`RunConfig::problems`] can list every range problem.
+    pub(crate) fn from_table_unchecked(table: &toml::Table) -> Result<RunConfig> {
         for key in table.keys() {
             if !KEYS.contains(&key.as_str()) {
                 return Err(unknown_key(key, KEYS));
             }
         }
+        let table = &without_center_none(table);
         let cfg: RunConfig = match toml::Value::Table(table.clone()).try_into() {
             Ok(cfg) => cfg,
             Err(e) => return Err(blame_key(table, e)),
         };
-        cfg.validate()?;
         Ok(cfg)
     }
 
@@ -323,15 +336,50 @@ impl RunConfig {
         }
     }
 
-    /// Checks that the keys fit together; every error names the offending key.
+    /// Checks that the keys fit together; every error names the offending key. Returns the first
+    /// of [`RunConfig::problems`].
     pub fn validate(&self) -> Result<()> {
+        match self.problems().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem of the configuration, at most one per key, each an
+    /// [`Error::InvalidArgument`] naming its key; empty when the configuration is valid.
+    pub fn problems(&self) -> Vec<Error> {
+        let mut found: Vec<Error> = Vec::new();
+        self.check_data(&mut found);
+        let checks: [fn(&RunConfig) -> Result<()>; 6] = [
+            Self::check_gamma,
+            Self::check_width,
+            Self::check_training,
+            Self::check_momentum,
+            Self::check_eps,
+            Self::check_attack_steps,
+        ];
+        found.extend(checks.iter().filter_map(|check| check(self).err()));
+        let mut seen: Vec<String> = Vec::new();
+        found.retain(|e| match e {
+            Error::InvalidArgument { flag, .. } if seen.contains(flag) => false,
+            Error::InvalidArgument { flag, .. } => {
+                seen.push(flag.clone());
+                true
+            }
+            _ => true,
+        });
+        found
+    }
+
+    /// The data keys: sizes of a synthetic dataset or the files, and keys of the other source.
+    fn check_data(&self, found: &mut Vec<Error>) {
         let synthetic = self.dataset != DatasetKind::File;
         if synthetic {
             match self.n {
-                None => return Err(Error::invalid("n", "required for a synthetic dataset")),
-                Some(0) => return Err(Error::invalid("n", "must be positive")),
+                None => found.push(Error::invalid("n", "required for a synthetic dataset")),
+                Some(0) => found.push(Error::invalid("n", "must be positive")),
                 Some(n) if self.dataset == DatasetKind::ShiftedGauss && n % 2 == 1 => {
-                    return Err(Error::invalid(
+                    found.push(Error::invalid(
                         "n",
                         format!("shifted-gauss needs an even N, got {n}"),
                     ));
@@ -339,21 +387,20 @@ impl RunConfig {
                 _ => {}
             }
             match self.d {
-                None => return Err(Error::invalid("d", "required for a synthetic dataset")),
-                Some(0) => return Err(Error::invalid("d", "must be positive")),
+                None => found.push(Error::invalid("d", "required for a synthetic dataset")),
+                Some(0) => found.push(Error::invalid("d", "must be positive")),
                 _ => {}
             }
             if self.n_test == 0 {
-                return Err(Error::invalid("n_test", "must be positive"));
-            }
-            if self.dataset == DatasetKind::ShiftedGauss && self.n_test % 2 == 1 {
-                return Err(Error::invalid(
+                found.push(Error::invalid("n_test", "must be positive"));
+            } else if self.dataset == DatasetKind::ShiftedGauss && self.n_test % 2 == 1 {
+                found.push(Error::invalid(
                     "n_test",
                     format!("shifted-gauss needs an even size, got {}", self.n_test),
                 ));
             }
             if !self.shift.is_finite() {
-                return Err(Error::invalid("shift", "must be finite"));
+                found.push(Error::invalid("shift", "must be finite"));
             }
             for (key, set) in [
                 ("train", self.train.is_some()),
@@ -364,35 +411,93 @@ impl RunConfig {
                 ("test_subset", self.test_subset.is_some()),
             ] {
                 if set {
-                    return Err(Error::invalid(key, "only for dataset = \"file\""));
+                    found.push(Error::invalid(key, "only for dataset = \"file\""));
                 }
             }
         } else {
             if self.train.is_none() {
-                return Err(Error::invalid("train", "required for dataset = \"file\""));
+                found.push(Error::invalid("train", "required for dataset = \"file\""));
             }
             if self.test.is_none() {
-                return Err(Error::invalid(
+                found.push(Error::invalid(
                     "test",
                     "required for dataset = \"file\" (agreement is measured on it)",
                 ));
             }
             for (key, set) in [("n", self.n.is_some()), ("d", self.d.is_some())] {
                 if set {
-                    return Err(Error::invalid(
+                    found.push(Error::invalid(
                         key,
                         "only for synthetic datasets (use subset for files)",
                     ));
                 }
             }
+            if let Some(s) = self.scale
+                && !(s.is_finite() && s > 0.0)
+            {
+                found.push(Error::invalid(
+                    "scale",
+                    format!("must be finite and positive, got {s}"),
+                ));
+            }
+            for (key, size) in [("subset", self.subset), ("test_subset", self.test_subset)] {
+                if size == Some(0) {
+                    found.push(Error::invalid(key, "must be at least 1 row"));
+                }
+            }
         }
-        self.network().validate().map_err(|e| rename_flag(e, &[]))?;
-        self.train_options(false)
+    }
+
+    /// γ ∈ [0, 1).
+    fn check_gamma(&self) -> Result<()> {
+        self.architecture()
+            .validate()
+            .map_err(|e| rename_flag(e, &[]))
+    }
+
+    /// The width (≥ 1; even for the antisymmetric init), checked apart from γ.
+    fn check_width(&self) -> Result<()> {
+        let arch = Architecture {
+            gamma: 0.0,
+            ..self.architecture()
+        };
+        NetworkConfig {
+            arch,
+            ..self.network()
+        }
+        .validate()
+        .map_err(|e| rename_flag(e, &[]))
+    }
+
+    /// Learning rates and step counts of f and g, checked apart from the momentum.
+    fn check_training(&self) -> Result<()> {
+        let plain = RunConfig {
+            momentum: 0.0,
+            ..self.clone()
+        };
+        plain
+            .train_options(false)
             .validate()
             .map_err(|e| rename_flag(e, &[("--lr", "lr_f"), ("--steps", "steps_f")]))?;
-        self.train_options(true)
+        plain
+            .train_options(true)
             .validate()
-            .map_err(|e| rename_flag(e, &[("--lr", "lr_g"), ("--steps", "steps_g")]))?;
+            .map_err(|e| rename_flag(e, &[("--lr", "lr_g"), ("--steps", "steps_g")]))
+    }
+
+    /// μ ∈ [0, 1).
+    fn check_momentum(&self) -> Result<()> {
+        TrainOptions {
+            lr: 1.0,
+            steps: 1,
+            ..self.train_options(false)
+        }
+        .validate()
+        .map_err(|e| rename_flag(e, &[]))
+    }
+
+    /// Exactly one of `eps` and `eps_per_coordinate`, finite and ≥ 0.
+    fn check_eps(&self) -> Result<()> {
         let eps = match (self.eps, self.eps_per_coordinate) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
@@ -415,11 +520,69 @@ impl RunConfig {
                 format!("must be finite and ≥ 0, got {}", eps.1),
             ));
         }
+        Ok(())
+    }
+
+    /// At least one attack step.
+    fn check_attack_steps(&self) -> Result<()> {
         if self.attack_steps == 0 {
             return Err(Error::invalid("attack_steps", "at least one step"));
         }
         Ok(())
     }
+}
+
+/// `center = "none"` means no centring: the key is dropped (an absent `center`).
+fn without_center_none(table: &toml::Table) -> toml::Table {
+    let mut table = table.clone();
+    if table.get("center").and_then(toml::Value::as_str) == Some("none") {
+        table.remove("center");
+    }
+    table
+}
+
+/// The names of the values of an enumeration as the configuration spells them.
+fn choices<E: crate::choice::Choice>() -> Vec<String> {
+    E::CHOICES
+        .iter()
+        .map(|(name, _, _)| name.to_string())
+        .collect()
+}
+
+/// What a key accepts, in the words of the error message.
+fn expected(key: &str) -> String {
+    let one_of = |names: Vec<String>| format!("one of {}", names.join(", "));
+    match key {
+        "dataset" => one_of(choices::<DatasetKind>()),
+        "center" => {
+            let mut names = choices::<Center>();
+            names.push("none".into());
+            one_of(names)
+        }
+        "readout" => one_of(choices::<Readout>()),
+        "init" => one_of(choices::<Init>()),
+        "model" => one_of(choices::<Model>()),
+        "loss" => one_of(choices::<Loss>()),
+        "scenario" => one_of(choices::<Scenario>()),
+        "norm" => one_of(choices::<Norm>()),
+        "targets" => one_of(choices::<TargetKind>()),
+        "bias" | "train_readout" => "true or false".into(),
+        "train" | "test" => "a file path in quotes".into(),
+        "shift" | "scale" | "gamma" | "lr_f" | "lr_g" | "momentum" | "eps"
+        | "eps_per_coordinate" => "a number".into(),
+        _ => "a whole number ≥ 0 (no quotes, no decimal point)".into(),
+    }
+}
+
+/// Why `value` cannot be the value of `key` (a known key), in the user's words; `None` when its
+/// type is right (its range is checked by [`RunConfig::problems`]).
+pub(crate) fn value_problem(key: &str, value: &toml::Value) -> Option<String> {
+    let mut one = toml::Table::new();
+    one.insert(key.to_string(), value.clone());
+    let accepted = toml::Value::Table(without_center_none(&one))
+        .try_into::<RunConfig>()
+        .is_ok();
+    (!accepted).then(|| format!("must be {}, got {value}", expected(key)))
 }
 
 /// Renames the flag of an [`Error::InvalidArgument`]: library checks name command-line flags

@@ -23,10 +23,12 @@
 
 pub mod conditions;
 pub mod config;
+pub mod config_file;
 pub mod maps;
 pub mod pipeline;
 pub mod presets;
 pub mod reproduce;
+pub mod selection;
 pub mod sweep;
 
 pub use conditions::{ConditionSummary, ConditionTerms};
@@ -37,4 +39,5 @@ pub use pipeline::{
 };
 pub use presets::{Panel, Preset, preset};
 pub use reproduce::{ReproduceOptions, SummaryRow, run_preset};
+pub use selection::write_selected_rows;
 pub use sweep::{Cell, Shard, Sweep, SweepOptions, SweepReport, SweepSpec, TidyRow};

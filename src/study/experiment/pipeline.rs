@@ -26,7 +26,7 @@ use crate::rng::{self, domain};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u64)]
 pub enum SubSeed {
-    /// Training data (synthetic rows, or the subsets of a file).
+    /// Training data (synthetic rows; the subsets of a file use `subset_seed` instead).
     TrainData = 0,
     /// Synthetic test data.
     TestData = 1,
@@ -275,7 +275,7 @@ pub fn load_data(cfg: &RunConfig) -> Result<(Dataset, Dataset)> {
                 center: cfg.center,
                 subset: cfg.subset,
                 test_subset: cfg.test_subset,
-                seed: seed_train,
+                seed: cfg.subset_seed,
             };
             let (train, test) = data::load(train, Some(test), &pre)?;
             let test = test.ok_or_else(|| Error::invalid("test", "could not be read"))?;

@@ -26,6 +26,9 @@ pub struct Panel {
     pub values: Vec<Value>,
     /// Shown x = value × `x_scale` (e.g. ε = c·√d when `eps_per_coordinate` is swept).
     pub x_scale: f64,
+    /// Name of the plotted quantity x (`eps`, `d`, `width`, …; the `x_name` column of
+    /// summary.csv), which differs from `key` when x is not the swept value itself.
+    pub x_name: &'static str,
     /// Logarithmic x axis.
     pub log_x: bool,
     /// x-axis label.
@@ -147,9 +150,22 @@ fn panel(
         key,
         values,
         x_scale: 1.0,
+        x_name: x_name_of(key),
         log_x,
         x_label: x_label.to_string(),
         base: base.clone(),
+    }
+}
+
+/// The plotted quantity of a panel sweeping `key` with x = value × `x_scale`: ε for both ways
+/// of giving the perturbation size, training time in epochs (one full-batch step is one epoch)
+/// for the step counts, else the key itself.
+pub fn x_name_of(key: &'static str) -> &'static str {
+    match key {
+        "eps" | "eps_per_coordinate" => "eps",
+        "steps_f" => "epochs_f",
+        "steps_g" => "epochs_g",
+        other => other,
     }
 }
 

@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 use toml::Value;
 
+use super::config::KEYS;
 use super::presets::{Panel, Preset};
 use super::sweep::{SweepOptions, SweepSpec};
 use crate::error::{Error, Result};
@@ -36,7 +37,9 @@ pub struct SummaryRow {
     pub panel: String,
     /// Swept key.
     pub key: String,
-    /// Shown x value (the swept value × the panel's scale).
+    /// Name of the plotted quantity x (`eps` when the key is `eps_per_coordinate`, …).
+    pub x_name: String,
+    /// Shown x value (the swept value × the panel's scale, e.g. ε = c·√d).
     pub x: f64,
     /// Metric name.
     pub metric: String,
@@ -44,6 +47,12 @@ pub struct SummaryRow {
     pub mean: f64,
     /// Sample standard deviation over seeds (0 for one seed).
     pub std: f64,
+    /// Median over seeds ([`crate::stats::quantile`] at ½).
+    pub median: f64,
+    /// First quartile over seeds (linear interpolation, as NumPy's default).
+    pub q1: f64,
+    /// Third quartile over seeds.
+    pub q3: f64,
     /// Number of seeds.
     pub seeds: usize,
     /// `mean over seeds` or `lr-grid max, then mean over seeds`.
@@ -63,7 +72,9 @@ pub fn run_preset(
         std::fs::create_dir_all(&panel_dir).map_err(|e| Error::io(&panel_dir, e))?;
         let results = panel_dir.join("results.csv");
         let sweep = panel_spec(preset, panel, opts)?.expand()?;
+        write_panel_config(preset, panel, sweep.resolved(), &panel_dir)?;
         sweep.write_cells(&panel_dir.join("cells.csv"))?;
+        super::selection::write_selected_rows(&sweep, &panel_dir)?;
         let progress = |done: usize, total: usize| {
             if let Some(p) = opts.progress {
                 p(index, done, total);
@@ -87,6 +98,45 @@ pub fn run_preset(
     }
     crate::io::write_rows(&dir.join("summary.csv"), &summary)?;
     Ok(summary)
+}
+
+/// Writes `dir/config.toml`: the panel's sweep with every key resolved (swept keys as lists, data
+/// files as absolute paths), in the flat format `experiment` reads, so that
+/// `ntk-perturb experiment <panel>/config.toml` reruns the panel alone into the same results.csv.
+pub fn write_panel_config(
+    preset: &Preset,
+    panel: &Panel,
+    resolved: &toml::Table,
+    dir: &Path,
+) -> Result<()> {
+    let mut table = resolved.clone();
+    for key in ["train", "test"] {
+        if let Some(Value::String(p)) = table.get(key) {
+            let path = Path::new(p);
+            let abs = path
+                .canonicalize()
+                .or_else(|_| std::path::absolute(path))
+                .map_err(|e| Error::io(path, e))?;
+            table.insert(key.into(), Value::String(abs.display().to_string()));
+        }
+    }
+    // One `key = value` line per key, in the canonical key order of the configuration.
+    let mut body = String::new();
+    let mut keys: Vec<&String> = table.keys().collect();
+    keys.sort_by_key(|k| KEYS.iter().position(|c| c == k).unwrap_or(KEYS.len()));
+    for key in keys {
+        body.push_str(&format!("{key} = {}\n", table[key.as_str()]));
+    }
+    let text = format!(
+        "# Panel `{}` of `reproduce {}`: the sweep it ran, every key resolved ({} swept).\n\
+         # Rerun it alone with: ntk-perturb experiment {}/config.toml --out DIR\n{body}",
+        panel.name, preset.name, panel.key, panel.name
+    );
+    let path = dir.join("config.toml");
+    crate::io::write_atomic(&path, |w| {
+        w.write_all(text.as_bytes())
+            .map_err(|e| Error::io(&path, e))
+    })
 }
 
 /// The sweep of one panel: its key over its values, seeds, and the learning-rate grid if asked
@@ -163,14 +213,19 @@ fn summarize_panel(
         .map(|((x, metric), seeds)| {
             let values: Vec<f64> = seeds.into_values().collect();
             let (mean, std) = mean_std(&values);
+            let quartile = |p: f64| crate::stats::quantile(&values, p);
             SummaryRow {
                 preset: preset.name.to_string(),
                 panel: panel.name.clone(),
                 key: panel.key.to_string(),
+                x_name: panel.x_name.to_string(),
                 x: x.0,
                 metric,
                 mean,
                 std,
+                median: quartile(0.5),
+                q1: quartile(0.25),
+                q3: quartile(0.75),
                 seeds: values.len(),
                 aggregate,
             }
@@ -178,20 +233,7 @@ fn summarize_panel(
         .collect())
 }
 
-/// Mean and sample standard deviation (0 for fewer than two values).
-pub fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    if values.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
-}
+pub use crate::stats::mean_std;
 
 /// An x value ordered by `total_cmp`, for grouping.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -196,20 +196,11 @@ impl SweepSpec {
         Self::from_table(&table)
     }
 
-    /// Reads a TOML file (errors name the file).
+    /// Reads a TOML file. Every mistake is reported at once, each with its line, column and key
+    /// ([`Error::Config`]); relative data paths are resolved from the file's folder (see
+    /// [`super::config_file`]).
     pub fn from_file(path: &Path) -> Result<SweepSpec> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::File {
-            path: path.display().to_string(),
-            message: e.to_string().trim().to_string(),
-        })?;
-        Self::from_table(&table).map_err(|e| match e {
-            Error::InvalidArgument { flag, message } => Error::InvalidArgument {
-                flag: format!("{flag} (in {})", path.display()),
-                message,
-            },
-            other => other,
-        })
+        super::config_file::load(path)
     }
 
     /// Splits a table into scalar keys and list-valued keys; unknown keys are refused with the
@@ -345,25 +336,7 @@ impl SweepSpec {
             .collect();
         let mut cells = Vec::with_capacity(total);
         for index in 0..total {
-            // Mixed radix with the last axis fastest.
-            let mut rest = index;
-            let mut choice = vec![0usize; axes.len()];
-            for (a, (_, values)) in axes.iter().enumerate().rev() {
-                choice[a] = rest % values.len();
-                rest /= values.len();
-            }
-            let mut table = base.clone();
-            let mut swept = Vec::new();
-            let mut pairs = Vec::new();
-            for (a, (key, values)) in axes.iter().enumerate() {
-                let v = &values[choice[a]];
-                table.insert(key.clone(), v.clone());
-                let text = format_value(v);
-                if key != "seed" {
-                    swept.push(text.clone());
-                    pairs.push(format!("{key}={text}"));
-                }
-            }
+            let (table, swept, mut pairs) = cell_table(&base, &axes, index);
             let config = RunConfig::from_table(&table).map_err(|e| match e {
                 Error::InvalidArgument { flag, message } if total > 1 => Error::InvalidArgument {
                     flag,
@@ -394,6 +367,92 @@ impl SweepSpec {
             resolved,
         })
     }
+}
+
+impl SweepSpec {
+    /// Every problem of every cell, at most one per key, as (key, message) in key order: unlike
+    /// [`SweepSpec::expand`], which stops at the first. A problem of a swept key, or one that
+    /// arises in some cells only, names the first cell it arises in.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let as_pair = |e: Error| match e {
+            Error::InvalidArgument { flag, message } => (flag, message),
+            other => ("config".to_string(), other.to_string()),
+        };
+        let axes = match self.resolved_axes() {
+            Ok(axes) => axes,
+            Err(e) => return vec![as_pair(e)],
+        };
+        let mut base = self.base.clone();
+        if self.seeds.is_some() {
+            base.remove("seed");
+        }
+        let Some(total) = axes
+            .iter()
+            .try_fold(1usize, |acc, (_, v)| acc.checked_mul(v.len()))
+        else {
+            return vec![("config".into(), "too many cells".into())];
+        };
+        // key → (message, cell of its first occurrence, number of cells with a problem there).
+        let mut found: Vec<(String, String, String, usize)> = Vec::new();
+        for index in 0..total {
+            let (table, _, pairs) = cell_table(&base, &axes, index);
+            let problems = match RunConfig::from_table_unchecked(&table) {
+                Ok(cfg) => cfg.problems(),
+                Err(e) => vec![e],
+            };
+            for (key, message) in problems.into_iter().map(as_pair) {
+                match found.iter_mut().find(|f| f.0 == key) {
+                    Some(f) => f.3 += 1,
+                    None => found.push((
+                        key,
+                        message,
+                        format!("cell {index}: {}", pairs.join(";")),
+                        1,
+                    )),
+                }
+            }
+        }
+        found.sort_by_key(|f| key_rank(&f.0));
+        found
+            .into_iter()
+            .map(|(key, message, cell, count)| {
+                let swept = axes.iter().any(|(k, _)| *k == key);
+                if total > 1 && (swept || count < total) {
+                    (key, format!("{message} (in {cell})"))
+                } else {
+                    (key, message)
+                }
+            })
+            .collect()
+    }
+}
+
+/// Cell `index` of the product of `axes` (mixed radix, the last axis fastest): its table, the
+/// texts of its swept values (without seed) and its `key=value` pairs (without seed).
+fn cell_table(
+    base: &toml::Table,
+    axes: &[(String, Vec<toml::Value>)],
+    index: usize,
+) -> (toml::Table, Vec<String>, Vec<String>) {
+    let mut rest = index;
+    let mut choice = vec![0usize; axes.len()];
+    for (a, (_, values)) in axes.iter().enumerate().rev() {
+        choice[a] = rest % values.len();
+        rest /= values.len();
+    }
+    let mut table = base.clone();
+    let mut swept = Vec::new();
+    let mut pairs = Vec::new();
+    for (a, (key, values)) in axes.iter().enumerate() {
+        let v = &values[choice[a]];
+        table.insert(key.clone(), v.clone());
+        let text = format_value(v);
+        if key != "seed" {
+            swept.push(text.clone());
+            pairs.push(format!("{key}={text}"));
+        }
+    }
+    (table, swept, pairs)
 }
 
 impl Sweep {
@@ -526,11 +585,7 @@ impl Sweep {
         self.run_grouped(&todo, |_, rows| {
             let records: Vec<Vec<String>> = rows.iter().map(TidyRow::record).collect();
             let bytes = encode_records(None, &records).map_err(|e| Error::io(results, e))?;
-            {
-                let mut f = lock(&file)?;
-                f.write_all(&bytes).map_err(|e| Error::io(results, e))?;
-                f.flush().map_err(|e| Error::io(results, e))?;
-            }
+            append_block(&mut *lock(&file)?, &bytes).map_err(|e| appended_error(results, e))?;
             let n = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             if let Some(p) = opts.progress {
                 p(n, total);
@@ -648,6 +703,27 @@ impl Sweep {
         let (mut records, _) = self.read_records(path, &bytes, header)?;
         records.sort_by_key(|r| r[0].parse::<usize>().unwrap_or(usize::MAX));
         write_records(path, header, &records)
+    }
+}
+
+/// Appends one cell's rows; when the write fails (a full disk, a file-size limit) the file is cut
+/// back to its length before the block, so it holds only complete cells.
+fn append_block(file: &mut std::fs::File, bytes: &[u8]) -> std::io::Result<()> {
+    let before = file.metadata()?.len();
+    let written = file.write_all(bytes).and_then(|()| file.flush());
+    if written.is_err() {
+        // Best effort: a torn block that stays is dropped again by `recover` on --resume.
+        let _ = file.set_len(before);
+    }
+    written
+}
+
+/// The error of a failed append to the results file of a sweep.
+fn appended_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Write {
+        path: path.display().to_string(),
+        source,
+        note: "the rows of the complete cells are kept: free some space, then run again with --resume",
     }
 }
 
