@@ -32,11 +32,12 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// A command-line flag or configuration key with an invalid value.
-    #[error("invalid value for {flag}: {message}")]
+    /// A parameter with an invalid value. The library names parameters (`width`, `record_every`);
+    /// configuration files name their keys, and the command line turns parameters into its flags.
+    #[error("invalid value for `{parameter}`: {message}")]
     InvalidArgument {
-        /// Flag (`--width`) or configuration key (`width`).
-        flag: String,
+        /// Parameter (`width`) or configuration key (`lr_f`).
+        parameter: String,
         /// Why the value is refused.
         message: String,
     },
@@ -125,21 +126,21 @@ impl Error {
     }
 
     /// Shorthand for [`Error::InvalidArgument`].
-    pub fn invalid(flag: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(parameter: impl Into<String>, message: impl Into<String>) -> Self {
         Error::InvalidArgument {
-            flag: flag.into(),
+            parameter: parameter.into(),
             message: message.into(),
         }
     }
 
     /// Checks that `value` is finite and > 0, else an [`Error::InvalidArgument`] for `flag` saying
     /// "the `what` must be positive and finite, got `value`".
-    pub fn require_positive(flag: &str, what: &str, value: f64) -> Result<()> {
+    pub fn require_positive(parameter: &str, what: &str, value: f64) -> Result<()> {
         if value.is_finite() && value > 0.0 {
             Ok(())
         } else {
             Err(Error::invalid(
-                flag,
+                parameter,
                 format!("the {what} must be positive and finite, got {value}"),
             ))
         }

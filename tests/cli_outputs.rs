@@ -111,7 +111,7 @@ fn a_sweep_that_runs_out_of_room_keeps_complete_cells_and_resumes() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("results.csv") && err.contains("--resume"),
+        err.contains("results.csv") && err.contains("`resume`"),
         "{err}"
     );
     let text = fs::read_to_string(out.join("results.csv")).unwrap();

@@ -116,7 +116,7 @@ fn seeds_and_rows_select_independent_streams() {
 fn odd_n_and_empty_sizes_are_refused() {
     match shifted_gauss(101, 3, 0.3, 0) {
         Err(e @ Error::InvalidArgument { .. }) => {
-            assert!(e.to_string().contains("--n"), "{e}");
+            assert!(e.to_string().contains("`n`"), "{e}");
             assert_eq!(e.exit_code(), 2);
         }
         other => panic!("expected InvalidArgument, got {other:?}"),
@@ -304,7 +304,7 @@ fn load_checks_dimensions_scale_and_subset_sizes() {
             ..Default::default()
         };
         let err = load(&train, None, &pre).unwrap_err();
-        assert!(err.to_string().contains("--scale"), "{err}");
+        assert!(err.to_string().contains("`scale`"), "{err}");
     }
     let pre = Preprocess {
         subset: Some(3),
@@ -314,7 +314,7 @@ fn load_checks_dimensions_scale_and_subset_sizes() {
         load(&train, None, &pre)
             .unwrap_err()
             .to_string()
-            .contains("--subset")
+            .contains("`subset`")
     );
     let pre = Preprocess {
         test_subset: Some(1),
@@ -324,7 +324,7 @@ fn load_checks_dimensions_scale_and_subset_sizes() {
         load(&train, None, &pre)
             .unwrap_err()
             .to_string()
-            .contains("--test-subset")
+            .contains("`test_subset`")
     );
 }
 

@@ -144,6 +144,6 @@ fn parse_times_refuses_bad_specs() {
     ] {
         let e = parse_times(bad).expect_err(bad);
         assert_eq!(e.exit_code(), 2, "{bad}");
-        assert!(e.to_string().contains("--times"), "{bad}: {e}");
+        assert!(e.to_string().contains("`times`"), "{bad}: {e}");
     }
 }

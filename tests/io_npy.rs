@@ -150,7 +150,7 @@ fn output_dir_refuses_non_empty_without_force() {
         Err(e @ Error::InvalidArgument { .. }) => {
             let msg = e.to_string();
             assert!(
-                msg.contains("--out") && msg.contains("not empty") && msg.contains("--force"),
+                msg.contains("`out`") && msg.contains("not empty") && msg.contains("`force`"),
                 "{msg}"
             );
             assert_eq!(e.exit_code(), 2);

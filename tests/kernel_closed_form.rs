@@ -99,7 +99,7 @@ fn gamma_at_or_above_one_is_refused() {
     let x = Mat::<f64>::from_fn(3, 2, |i, j| (i + j) as f64);
     let err = kernel::infinite_train_train(x.as_ref(), &arch(1.0, true, false), KernelWhat::Ntk)
         .unwrap_err();
-    assert!(err.to_string().contains("--gamma"), "{err}");
+    assert!(err.to_string().contains("`gamma`"), "{err}");
     assert_eq!(err.exit_code(), 2);
 }
 

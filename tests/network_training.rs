@@ -365,7 +365,9 @@ fn training_is_bit_identical_for_one_and_two_threads() {
 
 fn flag_of(e: Error) -> String {
     match e {
-        Error::InvalidArgument { flag, .. } => flag,
+        Error::InvalidArgument {
+            parameter: flag, ..
+        } => flag,
         other => panic!("expected InvalidArgument, got {other:?}"),
     }
 }
@@ -377,18 +379,18 @@ fn invalid_options_name_their_flag_and_leave_the_network_unchanged() {
     let mut net = Network::new(2, config(4, 0.0, true, false, Init::Standard), 1).unwrap();
     let before = net.params.w.clone();
     let cases = [
-        (opts(0.0, 3, 0.0, Loss::Identity), "--lr"),
-        (opts(f64::NAN, 3, 0.0, Loss::Identity), "--lr"),
-        (opts(-1.0, 3, 0.0, Loss::Identity), "--lr"),
-        (opts(0.1, 3, 1.0, Loss::Identity), "--momentum"),
-        (opts(0.1, 3, -0.1, Loss::Identity), "--momentum"),
-        (opts(f64::MAX, 3, 0.0, Loss::Identity), "--steps"),
+        (opts(0.0, 3, 0.0, Loss::Identity), "lr"),
+        (opts(f64::NAN, 3, 0.0, Loss::Identity), "lr"),
+        (opts(-1.0, 3, 0.0, Loss::Identity), "lr"),
+        (opts(0.1, 3, 1.0, Loss::Identity), "momentum"),
+        (opts(0.1, 3, -0.1, Loss::Identity), "momentum"),
+        (opts(f64::MAX, 3, 0.0, Loss::Identity), "steps"),
         (
             TrainOptions {
                 record_every: 0,
                 ..opts(0.1, 3, 0.0, Loss::Identity)
             },
-            "--record-every",
+            "record_every",
         ),
     ];
     for (o, flag) in cases {

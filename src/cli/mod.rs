@@ -73,9 +73,48 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", user_message(&e, &long_flags()));
             e.exit_code()
         }
+    }
+}
+
+/// Every long flag of every subcommand, without the dashes.
+fn long_flags() -> std::collections::BTreeSet<String> {
+    use clap::CommandFactory;
+    let mut flags = std::collections::BTreeSet::new();
+    let mut stack = vec![Cli::command()];
+    while let Some(cmd) = stack.pop() {
+        flags.extend(
+            cmd.get_arguments()
+                .filter_map(|a| a.get_long())
+                .map(String::from),
+        );
+        stack.extend(cmd.get_subcommands().cloned());
+    }
+    flags
+}
+
+/// The flag of a library parameter (`record_every` → `--record-every`) when the command line has
+/// one, otherwise the parameter in backquotes: the one place where parameter names become flags.
+fn flag_of(parameter: &str, flags: &std::collections::BTreeSet<String>) -> String {
+    let kebab = parameter.trim_start_matches('-').replace('_', "-");
+    if flags.contains(&kebab) {
+        format!("--{kebab}")
+    } else {
+        format!("`{parameter}`")
+    }
+}
+
+/// An error as the command line says it: the parameter of an invalid value becomes its flag.
+/// Messages keep the library's words (parameters quoted as `` `name` ``), and configuration-file
+/// errors keep their keys.
+fn user_message(e: &Error, flags: &std::collections::BTreeSet<String>) -> String {
+    match e {
+        Error::InvalidArgument { parameter, message } => {
+            format!("invalid value for {}: {message}", flag_of(parameter, flags))
+        }
+        other => other.to_string(),
     }
 }
 

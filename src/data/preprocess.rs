@@ -113,7 +113,7 @@ fn csv_cell(v: &str) -> String {
 ///
 /// Seeded by `rng::stream(seed, domain::SUBSET, 0)`; `n` must be between 1 and `N`.
 pub fn random_subset(ds: &Dataset, n: usize, seed: u64) -> Result<Dataset> {
-    subset_with_flag(ds, n, seed, "--subset")
+    subset_with_flag(ds, n, seed, "subset")
 }
 
 /// [`random_subset`] with the flag to blame in errors.
@@ -170,13 +170,13 @@ pub fn load_selected(
     };
     let mut selection = Selection::default();
     if let Some(n) = pre.subset {
-        let rows = subset_rows(train_ds.n(), n, pre.seed, "--subset")?;
+        let rows = subset_rows(train_ds.n(), n, pre.seed, "subset")?;
         train_ds = train_ds.select_rows(&rows);
         selection.train = Some(rows);
     }
     if let (Some(n), Some(t)) = (pre.test_subset, test_ds.as_ref()) {
         let seed = rng::derive_seed(pre.seed, domain::SUBSET, 1);
-        let rows = subset_rows(t.n(), n, seed, "--test-subset")?;
+        let rows = subset_rows(t.n(), n, seed, "test_subset")?;
         test_ds = Some(t.select_rows(&rows));
         selection.test = Some(rows);
     }
@@ -202,12 +202,12 @@ fn check_options(pre: &Preprocess, has_test: bool) -> Result<()> {
         && !(s.is_finite() && s > 0.0)
     {
         return Err(Error::invalid(
-            "--scale",
+            "scale",
             format!("{s} must be finite and positive"),
         ));
     }
     if pre.test_subset.is_some() && !has_test {
-        return Err(Error::invalid("--test-subset", "given without a test file"));
+        return Err(Error::invalid("test_subset", "given without a test file"));
     }
     Ok(())
 }

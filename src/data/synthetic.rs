@@ -35,12 +35,12 @@ pub fn gauss(n: usize, d: usize, seed: u64) -> Result<Dataset> {
 pub fn shifted_gauss(n: usize, d: usize, shift: f64, seed: u64) -> Result<Dataset> {
     if !n.is_multiple_of(2) {
         return Err(Error::invalid(
-            "--n",
+            "n",
             format!("shifted_gauss needs an even number of samples, got {n}"),
         ));
     }
     if !shift.is_finite() {
-        return Err(Error::invalid("--shift", format!("{shift} is not finite")));
+        return Err(Error::invalid("shift", format!("{shift} is not finite")));
     }
     let half = n / 2;
     let label = move |row: usize| if row < half { 1.0 } else { -1.0 };
@@ -86,16 +86,16 @@ fn generate(
 fn check_size(n: usize, d: usize) -> Result<()> {
     if n == 0 {
         return Err(Error::invalid(
-            "--n",
+            "n",
             "the number of samples must be positive",
         ));
     }
     if d == 0 {
-        return Err(Error::invalid("--d", "the dimension must be positive"));
+        return Err(Error::invalid("d", "the dimension must be positive"));
     }
     let bytes = n
         .checked_mul(d)
         .and_then(|c| c.checked_mul(16))
-        .ok_or_else(|| Error::invalid("--n", format!("{n} × {d} samples is too large")))?;
+        .ok_or_else(|| Error::invalid("n", format!("{n} × {d} samples is too large")))?;
     memory::ensure_fits("generating the dataset", bytes as u64)
 }

@@ -127,8 +127,8 @@ fn validate(spec: &FlowSpec) -> Result<()> {
         && let Some(t) = spec.times.iter().find(|t| t.is_infinite())
     {
         return Err(Error::invalid(
-            "--times",
-            format!("t = {t} is only defined for --loss mse"),
+            "times",
+            format!("t = {t} is only defined for `loss` = mse"),
         ));
     }
     spec.network.arch.validate()?;

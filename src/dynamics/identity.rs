@@ -28,7 +28,7 @@ impl IdentitySolver<'_> {
     pub fn solve(&self, times: &[f64]) -> Result<(Mat<f64>, Mat<f64>)> {
         if let Some(t) = times.iter().find(|t| t.is_infinite()) {
             return Err(Error::invalid(
-                "--times",
+                "times",
                 format!("the identity loss grows without bound; t = {t} is not allowed"),
             ));
         }

@@ -64,18 +64,18 @@ impl OdeOptions {
     pub fn validate(&self) -> Result<()> {
         if !(self.rtol.is_finite() && self.rtol >= 1e-14 && self.rtol < 1.0) {
             return Err(Error::invalid(
-                "--rtol",
+                "rtol",
                 format!("must lie in [1e-14, 1), got {}", self.rtol),
             ));
         }
         if !(self.atol.is_finite() && self.atol >= 0.0) {
             return Err(Error::invalid(
-                "--atol",
+                "atol",
                 format!("must be finite and non-negative, got {}", self.atol),
             ));
         }
         if self.max_steps == 0 {
-            return Err(Error::invalid("--max-steps", "must be at least 1"));
+            return Err(Error::invalid("max_steps", "must be at least 1"));
         }
         Ok(())
     }
@@ -302,18 +302,18 @@ fn first_non_finite(k: MatRef<'_, f64>) -> Option<(usize, usize)> {
 
 fn check_times(times: &[f64]) -> Result<()> {
     if times.is_empty() {
-        return Err(Error::invalid("--times", "no times given"));
+        return Err(Error::invalid("times", "no times given"));
     }
     for (i, &t) in times.iter().enumerate() {
         if t.is_nan() || t < 0.0 {
             return Err(Error::invalid(
-                "--times",
+                "times",
                 format!("times must be non-negative numbers, got {t}"),
             ));
         }
         if i > 0 && t < times[i - 1] {
             return Err(Error::invalid(
-                "--times",
+                "times",
                 format!(
                     "times must be non-decreasing, but {t} follows {}",
                     times[i - 1]
@@ -344,7 +344,7 @@ pub fn memory_bytes(n: usize, n_test: usize, loss: Loss) -> u64 {
 /// included), e.g. `0,1,10,100,inf` or `logspace:1e-2:1e4:50`. The result must be non-negative,
 /// free of NaN and non-decreasing; errors name the flag `--times`.
 pub fn parse_times(spec: &str) -> Result<Vec<f64>> {
-    let bad = |m: String| Error::invalid("--times", m);
+    let bad = |m: String| Error::invalid("times", m);
     let mut out = Vec::new();
     for item in spec.split(',') {
         let item = item.trim();
@@ -390,9 +390,9 @@ fn parse_number(s: &str) -> Result<f64> {
     let s = s.trim();
     let v: f64 = s
         .parse()
-        .map_err(|_| Error::invalid("--times", format!("{s:?} is not a number")))?;
+        .map_err(|_| Error::invalid("times", format!("{s:?} is not a number")))?;
     if v.is_nan() {
-        return Err(Error::invalid("--times", "NaN is not a time"));
+        return Err(Error::invalid("times", "NaN is not a time"));
     }
     Ok(v)
 }

@@ -107,7 +107,7 @@ where
     for &target in times {
         if !(target.is_finite() && target >= t) {
             return Err(Error::invalid(
-                "--times",
+                "times",
                 format!("ODE times must be finite and non-decreasing, got {target} after {t}"),
             ));
         }
@@ -241,7 +241,7 @@ impl OdeSolver<'_> {
     pub fn solve(&self, times: &[f64]) -> Result<(Mat<f64>, Mat<f64>)> {
         if let Some(t) = times.iter().find(|t| t.is_infinite()) {
             return Err(Error::invalid(
-                "--times",
+                "times",
                 format!(
                     "the {:?} loss is integrated numerically; t = {t} is not allowed",
                     self.loss

@@ -43,16 +43,16 @@ impl OutputDir {
 fn check_existing(path: &Path, force: bool) -> Result<()> {
     if !path.is_dir() {
         return Err(Error::invalid(
-            "--out",
+            "out",
             format!("{} exists and is not a directory", path.display()),
         ));
     }
     let mut entries = fs::read_dir(path).map_err(|e| Error::io(path, e))?;
     if entries.next().is_some() && !force {
         return Err(Error::invalid(
-            "--out",
+            "out",
             format!(
-                "directory {} is not empty; pass --force to write into it anyway",
+                "directory {} is not empty; pass `force` to write into it anyway",
                 path.display()
             ),
         ));

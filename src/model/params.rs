@@ -61,7 +61,7 @@ impl Architecture {
     pub fn validate(&self) -> Result<()> {
         if !(self.gamma.is_finite() && (0.0..1.0).contains(&self.gamma)) {
             return Err(Error::invalid(
-                "--gamma",
+                "gamma",
                 format!("γ must lie in [0, 1), got {}", self.gamma),
             ));
         }
@@ -100,11 +100,11 @@ impl NetworkConfig {
     pub fn validate(&self) -> Result<()> {
         self.arch.validate()?;
         if self.width == 0 {
-            return Err(Error::invalid("--width", "the width must be at least 1"));
+            return Err(Error::invalid("width", "the width must be at least 1"));
         }
         if self.init == Init::Antisymmetric && self.width % 2 == 1 {
             return Err(Error::invalid(
-                "--width",
+                "width",
                 format!(
                     "antisymmetric init pairs neurons, so the width must be even, got {}",
                     self.width
@@ -158,7 +158,7 @@ impl Params {
         cfg.validate()?;
         if d == 0 {
             return Err(Error::invalid(
-                "--d",
+                "d",
                 "the input dimension must be at least 1",
             ));
         }

@@ -36,22 +36,22 @@ pub struct TrainOptions {
 impl TrainOptions {
     /// Checks η, μ and the recording interval; errors name the command-line flag.
     pub fn validate(&self) -> Result<()> {
-        Error::require_positive("--lr", "learning rate", self.lr)?;
+        Error::require_positive("lr", "learning rate", self.lr)?;
         if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
             return Err(Error::invalid(
-                "--momentum",
+                "momentum",
                 format!("the momentum must lie in [0, 1), got {}", self.momentum),
             ));
         }
         if self.record_every == 0 {
             return Err(Error::invalid(
-                "--record-every",
+                "record_every",
                 "the recording interval must be at least 1 step",
             ));
         }
         if !(self.lr * self.steps as f64).is_finite() {
             return Err(Error::invalid(
-                "--steps",
+                "steps",
                 "the flow time lr × steps is not finite",
             ));
         }
@@ -169,7 +169,7 @@ fn flip_fraction(h: MatRef<'_, f64>, init: &[bool]) -> f64 {
 fn diverged(step: usize, what: &str) -> Error {
     Error::numerical(
         "network training",
-        format!("{what} became non-finite at step {step}; the run diverged (lower --lr)"),
+        format!("{what} became non-finite at step {step}; the run diverged (lower `lr`)"),
     )
 }
 

@@ -53,18 +53,18 @@ impl AttackOptions {
     pub fn validate(&self) -> Result<()> {
         if !(self.eps.is_finite() && self.eps >= 0.0) {
             return Err(Error::invalid(
-                "--eps",
+                "eps",
                 format!("ε must be finite and ≥ 0, got {}", self.eps),
             ));
         }
         if self.steps == 0 {
-            return Err(Error::invalid("--steps", "at least one step"));
+            return Err(Error::invalid("steps", "at least one step"));
         }
         if let Some(s) = self.step_size
             && !(s.is_finite() && s > 0.0)
         {
             return Err(Error::invalid(
-                "--step-size",
+                "step_size",
                 format!("must be finite and > 0, got {s}"),
             ));
         }

@@ -75,8 +75,8 @@ impl PerturbSpec {
         self.network.validate()?;
         steps_for(self.time, self.lr)?;
         let parameter = match self.budget {
-            Budget::Eps(_) => "--eps",
-            Budget::PerCoordinate(_) => "--eps-per-coordinate",
+            Budget::Eps(_) => "eps",
+            Budget::PerCoordinate(_) => "eps_per_coordinate",
         };
         let raw = match self.budget {
             Budget::Eps(v) | Budget::PerCoordinate(v) => v,
@@ -86,9 +86,10 @@ impl PerturbSpec {
             ..self.attack(1)
         };
         opts.validate().map_err(|e| match e {
-            Error::InvalidArgument { flag, message } if flag == "--eps" => {
-                Error::invalid(parameter, message)
-            }
+            Error::InvalidArgument {
+                parameter: flag,
+                message,
+            } if flag == "eps" => Error::invalid(parameter, message),
             e => e,
         })
     }

@@ -70,10 +70,10 @@ impl Source {
 /// to a flow time (`perturb`, `parallel`, `crosscheck`) refuses a time it cannot reach exactly, and
 /// the message names the two nearest times it can reach.
 pub fn steps_for(time: f64, lr: f64) -> Result<usize> {
-    Error::require_positive("--lr", "learning rate", lr)?;
+    Error::require_positive("lr", "learning rate", lr)?;
     if !(time.is_finite() && time >= 0.0) {
         return Err(Error::invalid(
-            "--time",
+            "time",
             format!("the training time must be finite and ≥ 0, got {time}"),
         ));
     }
@@ -91,16 +91,16 @@ pub fn steps_for(time: f64, lr: f64) -> Result<usize> {
             format!("1 step reaches {}", short(lr))
         };
         return Err(Error::invalid(
-            "--time",
+            "time",
             format!(
-                "the time {time} is not a whole number of steps of size --lr {lr} ({near}); \
+                "the time {time} is not a whole number of steps of size `lr` = {lr} ({near}); \
                  give one of those times or a learning rate that divides {time}"
             ),
         ));
     }
     if s > 1e9 {
         return Err(Error::invalid(
-            "--time",
+            "time",
             format!("{time}/{lr} is too many gradient steps"),
         ));
     }

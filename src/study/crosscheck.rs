@@ -80,8 +80,8 @@ impl CrosscheckOptions {
     /// size η ([`steps_for`](crate::perturbation::directions::steps_for), the rule of every command
     /// that trains to a flow time), so the time reached is the time asked for.
     pub fn validate(&self) -> Result<()> {
-        Error::require_positive("--time", "flow time", self.time)?;
-        Error::require_positive("--lr", "learning rate", self.lr)?;
+        Error::require_positive("time", "flow time", self.time)?;
+        Error::require_positive("lr", "learning rate", self.lr)?;
         crate::perturbation::directions::steps_for(self.time, self.lr)?;
         self.ode.validate()
     }
@@ -102,16 +102,16 @@ impl CrosscheckOptions {
 /// Checks a list of widths and a seed count (errors name `--widths` and `--seeds`).
 pub fn validate_grid(widths: &[usize], seeds: usize) -> Result<()> {
     if widths.is_empty() {
-        return Err(Error::invalid("--widths", "no widths given"));
+        return Err(Error::invalid("widths", "no widths given"));
     }
     if let Some(w) = widths.iter().find(|&&w| w == 0) {
         return Err(Error::invalid(
-            "--widths",
+            "widths",
             format!("every width must be at least 1, got {w}"),
         ));
     }
     if seeds == 0 {
-        return Err(Error::invalid("--seeds", "need at least 1 seed"));
+        return Err(Error::invalid("seeds", "need at least 1 seed"));
     }
     Ok(())
 }
@@ -380,7 +380,7 @@ pub fn crosscheck(
         NetworkConfig { width: w, ..config }
             .validate()
             .map_err(|e| match e {
-                Error::InvalidArgument { message, .. } => Error::invalid("--widths", message),
+                Error::InvalidArgument { message, .. } => Error::invalid("widths", message),
                 other => other,
             })?;
     }

@@ -53,7 +53,7 @@ pub fn lin_gap_bytes(n: usize, eval_rows: usize, width: usize, times: usize) -> 
 /// Refuses up front, with the memory needed, a linearisation gap that would not fit.
 pub fn ensure_lin_gap_fits(n: usize, eval_rows: usize, width: usize, times: usize) -> Result<()> {
     memory::ensure_fits(
-        "the linearisation gap (the N×N empirical NTK; pass --no-lin-gap to skip it)",
+        "the linearisation gap (the N×N empirical NTK; pass `no_lin_gap` to skip it)",
         lin_gap_bytes(n, eval_rows, width, times),
     )
 }

@@ -56,24 +56,24 @@ impl Grid {
     /// Returns the number of GD steps of each time.
     pub fn validate(&self) -> Result<Vec<usize>> {
         if self.widths.is_empty() {
-            return Err(Error::invalid("--widths", "no widths given"));
+            return Err(Error::invalid("widths", "no widths given"));
         }
         for &w in &self.widths {
             self.config(w).validate()?;
         }
         if self.seeds.is_empty() {
-            return Err(Error::invalid("--seeds", "at least one seed"));
+            return Err(Error::invalid("seeds", "at least one seed"));
         }
         if self.times.is_empty() {
-            return Err(Error::invalid("--times", "no times given"));
+            return Err(Error::invalid("times", "no times given"));
         }
         let steps = self
             .times
             .iter()
-            .map(|&t| steps_for(t, self.lr).map_err(|e| retag(e, "--times")))
+            .map(|&t| steps_for(t, self.lr).map_err(|e| retag(e, "times")))
             .collect::<Result<Vec<usize>>>()?;
         if steps.windows(2).any(|w| w[1] < w[0]) {
-            return Err(Error::invalid("--times", "times must be non-decreasing"));
+            return Err(Error::invalid("times", "times must be non-decreasing"));
         }
         if matches!(self.loss, Loss::Logistic | Loss::Exponential) {
             self.ode.validate()?;
@@ -97,9 +97,9 @@ impl Grid {
     }
 }
 
-fn retag(e: Error, flag: &str) -> Error {
+fn retag(e: Error, parameter: &str) -> Error {
     match e {
-        Error::InvalidArgument { message, .. } => Error::invalid(flag, message),
+        Error::InvalidArgument { message, .. } => Error::invalid(parameter, message),
         other => other,
     }
 }

@@ -361,8 +361,12 @@ impl RunConfig {
         found.extend(checks.iter().filter_map(|check| check(self).err()));
         let mut seen: Vec<String> = Vec::new();
         found.retain(|e| match e {
-            Error::InvalidArgument { flag, .. } if seen.contains(flag) => false,
-            Error::InvalidArgument { flag, .. } => {
+            Error::InvalidArgument {
+                parameter: flag, ..
+            } if seen.contains(flag) => false,
+            Error::InvalidArgument {
+                parameter: flag, ..
+            } => {
                 seen.push(flag.clone());
                 true
             }
@@ -450,9 +454,7 @@ impl RunConfig {
 
     /// γ ∈ [0, 1).
     fn check_gamma(&self) -> Result<()> {
-        self.architecture()
-            .validate()
-            .map_err(|e| rename_flag(e, &[]))
+        self.architecture().validate()
     }
 
     /// The width (≥ 1; even for the antisymmetric init), checked apart from γ.
@@ -466,7 +468,6 @@ impl RunConfig {
             ..self.network()
         }
         .validate()
-        .map_err(|e| rename_flag(e, &[]))
     }
 
     /// Learning rates and step counts of f and g, checked apart from the momentum.
@@ -478,11 +479,11 @@ impl RunConfig {
         plain
             .train_options(false)
             .validate()
-            .map_err(|e| rename_flag(e, &[("--lr", "lr_f"), ("--steps", "steps_f")]))?;
+            .map_err(|e| rename_parameter(e, &[("lr", "lr_f"), ("steps", "steps_f")]))?;
         plain
             .train_options(true)
             .validate()
-            .map_err(|e| rename_flag(e, &[("--lr", "lr_g"), ("--steps", "steps_g")]))
+            .map_err(|e| rename_parameter(e, &[("lr", "lr_g"), ("steps", "steps_g")]))
     }
 
     /// μ ∈ [0, 1).
@@ -493,7 +494,6 @@ impl RunConfig {
             ..self.train_options(false)
         }
         .validate()
-        .map_err(|e| rename_flag(e, &[]))
     }
 
     /// Exactly one of `eps` and `eps_per_coordinate`, finite and ≥ 0.
@@ -585,17 +585,16 @@ pub(crate) fn value_problem(key: &str, value: &toml::Value) -> Option<String> {
     (!accepted).then(|| format!("must be {}, got {value}", expected(key)))
 }
 
-/// Renames the flag of an [`Error::InvalidArgument`]: library checks name command-line flags
-/// (`--lr`), configuration errors name keys (`lr_f`). `map` lists (flag, key) pairs.
-fn rename_flag(e: Error, map: &[(&str, &str)]) -> Error {
+/// Renames the parameter of an [`Error::InvalidArgument`] to the configuration key it comes from
+/// where the two differ (`lr` of g's training is the key `lr_g`). `map` lists (parameter, key)
+/// pairs; other parameters are keys already.
+fn rename_parameter(e: Error, map: &[(&str, &str)]) -> Error {
     match e {
-        Error::InvalidArgument { flag, message } => {
+        Error::InvalidArgument { parameter, message } => {
             let key = map
                 .iter()
-                .find(|(f, _)| *f == flag)
-                .map_or(flag.trim_start_matches('-').replace('-', "_"), |(_, k)| {
-                    (*k).to_string()
-                });
+                .find(|(p, _)| *p == parameter)
+                .map_or(parameter, |(_, k)| (*k).to_string());
             Error::invalid(key, message)
         }
         other => other,

@@ -219,7 +219,7 @@ fn project(x: MatRef<'_, f64>, e1: &[f64], e2: &[f64]) -> Vec<(f64, f64)> {
 pub fn run_map(panel: &MapPanel, resolution: usize, dir: &Path) -> Result<MapSummary> {
     if resolution < 2 {
         return Err(Error::invalid(
-            "--resolution",
+            "resolution",
             "need at least 2 grid points per axis",
         ));
     }

@@ -116,7 +116,7 @@ impl Shard {
     pub fn parse(text: &str) -> Result<Shard> {
         let bad = || {
             Error::invalid(
-                "--shard",
+                "shard",
                 format!("expected k/n with 0 ≤ k < n, got `{text}`"),
             )
         };
@@ -338,8 +338,11 @@ impl SweepSpec {
         for index in 0..total {
             let (table, swept, mut pairs) = cell_table(&base, &axes, index);
             let config = RunConfig::from_table(&table).map_err(|e| match e {
-                Error::InvalidArgument { flag, message } if total > 1 => Error::InvalidArgument {
-                    flag,
+                Error::InvalidArgument {
+                    parameter: flag,
+                    message,
+                } if total > 1 => Error::InvalidArgument {
+                    parameter: flag,
                     message: format!("{message} (in cell {index}: {})", pairs.join(";")),
                 },
                 other => other,
@@ -375,7 +378,10 @@ impl SweepSpec {
     /// arises in some cells only, names the first cell it arises in.
     pub fn problems(&self) -> Vec<(String, String)> {
         let as_pair = |e: Error| match e {
-            Error::InvalidArgument { flag, message } => (flag, message),
+            Error::InvalidArgument {
+                parameter: flag,
+                message,
+            } => (flag, message),
             other => ("config".to_string(), other.to_string()),
         };
         let axes = match self.resolved_axes() {
@@ -723,7 +729,7 @@ fn appended_error(path: &Path, source: std::io::Error) -> Error {
     Error::Write {
         path: path.display().to_string(),
         source,
-        note: "the rows of the complete cells are kept: free some space, then run again with --resume",
+        note: "the rows of the complete cells are kept: free some space, then run again with `resume`",
     }
 }
 
@@ -762,7 +768,7 @@ fn in_cell(e: Error, cell: &Cell) -> Error {
 fn bad_results(path: &Path, message: &str) -> Error {
     Error::File {
         path: path.display().to_string(),
-        message: format!("not the results of this sweep: {message}; use --force to start over"),
+        message: format!("not the results of this sweep: {message}; use `force` to start over"),
     }
 }
 
