@@ -204,24 +204,12 @@ pub const KEYS: &[&str] = &[
     "seed",
 ];
 
-/// Levenshtein distance between two keys.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// The valid key closest to `key` among `valid` (first one on ties).
+/// The valid key closest to `key` among `valid` in Levenshtein distance (first one on ties).
 pub fn nearest_key<'a>(key: &str, valid: &[&'a str]) -> Option<&'a str> {
-    valid.iter().copied().min_by_key(|k| edit_distance(key, k))
+    valid
+        .iter()
+        .copied()
+        .min_by_key(|k| strsim::levenshtein(key, k))
 }
 
 /// The error for an unknown key, naming the nearest valid one.
