@@ -191,7 +191,7 @@ pub fn flow_of_dataset(
         coefficients: sol.coefficients,
         train_outputs: sol.train_outputs,
         test_outputs,
-        eigenvalues: flow.spectrum().map(|s| s.eigenvalues.clone()),
+        eigenvalues: flow.spectrum().map(|s| s.eigenvalues().to_vec()),
         zero_eigenvalues: sol.dropped,
     })
 }

@@ -36,7 +36,7 @@ impl MseSolver<'_> {
         linalg::matmul(
             c.as_mut(),
             Accum::Replace,
-            self.spectrum.eigenvectors.transpose(),
+            self.spectrum.eigenvectors().transpose(),
             r.as_ref(),
             1.0,
         );
@@ -46,7 +46,7 @@ impl MseSolver<'_> {
     /// The per-eigenvalue factors (coefficient, decay) of eigenvalue `i` at time `t`.
     fn factors(&self, i: usize, t: f64) -> (f64, f64) {
         let nf = self.y.len() as f64;
-        let lambda = self.spectrum.eigenvalues[i];
+        let lambda = self.spectrum.eigenvalues()[i];
         if !self.spectrum.is_retained(i) {
             // λ treated as 0: α grows like t/N (none at t = ∞, the pseudo-inverse), F does not move.
             let a = if t.is_infinite() { 0.0 } else { t / nf };
@@ -72,7 +72,7 @@ impl MseSolver<'_> {
                 ge[(i, j)] = e * c[(i, 0)];
             }
         }
-        let v = self.spectrum.eigenvectors.as_ref();
+        let v = self.spectrum.eigenvectors();
         let mut alphas = Mat::<f64>::zeros(n, times.len());
         linalg::matmul(alphas.as_mut(), Accum::Replace, v, ga.as_ref(), 1.0);
         // F = Y − V G_e

@@ -66,19 +66,19 @@ fn evd_pool() -> Result<&'static rayon::ThreadPool> {
 #[derive(Debug, Clone)]
 pub struct Spectrum {
     /// Eigenvalues λ_1 ≤ … ≤ λ_N, negative round-off values clamped to 0.
-    pub eigenvalues: Vec<f64>,
+    eigenvalues: Vec<f64>,
     /// Orthonormal eigenvectors V (N×N), column i belongs to `eigenvalues[i]`. Signs are arbitrary.
-    pub eigenvectors: Mat<f64>,
+    eigenvectors: Mat<f64>,
     /// How many raw eigenvalues were negative and clamped to 0.
-    pub clamped: usize,
+    clamped: usize,
     /// Smallest raw eigenvalue, before clamping.
-    pub min_raw: f64,
+    min_raw: f64,
     /// Numerical rank: the number of eigenvalues above [`Spectrum::threshold`].
-    pub rank: usize,
+    rank: usize,
     /// λ_max/λ_min of the clamped eigenvalues (∞ when some eigenvalue is 0, NaN for K = 0).
-    pub condition_number: f64,
+    condition_number: f64,
     /// Absolute threshold τ·λ_max (τ = 10·N·ε): eigenvalues at or below it are numerically zero.
-    pub threshold: f64,
+    threshold: f64,
 }
 
 impl Spectrum {
@@ -133,6 +133,42 @@ impl Spectrum {
             condition_number,
             threshold,
         }
+    }
+
+    /// Eigenvalues λ_1 ≤ … ≤ λ_N, negative round-off values clamped to 0.
+    pub fn eigenvalues(&self) -> &[f64] {
+        &self.eigenvalues
+    }
+
+    /// Orthonormal eigenvectors V (N×N); column i belongs to eigenvalue i. Signs are arbitrary.
+    pub fn eigenvectors(&self) -> MatRef<'_, f64> {
+        self.eigenvectors.as_ref()
+    }
+
+    /// How many raw eigenvalues were negative and clamped to 0.
+    pub fn clamped(&self) -> usize {
+        self.clamped
+    }
+
+    /// Smallest raw eigenvalue, before clamping.
+    pub fn min_raw(&self) -> f64 {
+        self.min_raw
+    }
+
+    /// Numerical rank: the number of eigenvalues above [`Spectrum::threshold`].
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// λ_max/λ_min of the clamped eigenvalues (∞ when some eigenvalue is 0, NaN for K = 0).
+    pub fn condition_number(&self) -> f64 {
+        self.condition_number
+    }
+
+    /// Absolute threshold τ·λ_max (τ = 10·N·ε, §8.4): eigenvalues at or below it are numerically
+    /// zero.
+    pub fn threshold(&self) -> f64 {
+        self.threshold
     }
 
     /// Dimension N.
