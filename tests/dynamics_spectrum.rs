@@ -102,7 +102,7 @@ fn bits_do_not_depend_on_the_calling_pool() {
     let one = run(1);
     let two = run(2);
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    assert_eq!(bits(&one.eigenvalues()), bits(&two.eigenvalues()));
+    assert_eq!(bits(one.eigenvalues()), bits(two.eigenvalues()));
     for j in 0..300 {
         for i in 0..300 {
             assert_eq!(
