@@ -181,26 +181,11 @@ pub fn run(args: PerturbArgs) -> Result<()> {
 
 /// perturbations.csv.gz: index, target, eta_0..eta_{d−1}.
 fn write_perturbations(path: &Path, targets: &[f64], eta: &Mat<f64>) -> Result<()> {
-    ntk_perturb::io::write_atomic(path, |w| {
-        let io = |e| Error::io(path, e);
-        let mut line = String::from("index,target");
-        for j in 0..eta.ncols() {
-            line.push_str(&format!(",eta_{j}"));
-        }
-        line.push('\n');
-        w.write_all(line.as_bytes()).map_err(io)?;
-        for (i, &t) in targets.iter().enumerate() {
-            line.clear();
-            line.push_str(&i.to_string());
-            line.push(',');
-            ntk_perturb::io::push_f64(&mut line, t);
-            for j in 0..eta.ncols() {
-                line.push(',');
-                ntk_perturb::io::push_f64(&mut line, eta[(i, j)]);
-            }
-            line.push('\n');
-            w.write_all(line.as_bytes()).map_err(io)?;
-        }
-        Ok(())
-    })
+    let index: Vec<f64> = (0..targets.len()).map(|i| i as f64).collect();
+    ntk_perturb::io::write_matrix_table(
+        path,
+        &[("index", &index), ("target", targets)],
+        "eta_",
+        eta.as_ref(),
+    )
 }

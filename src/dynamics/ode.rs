@@ -14,6 +14,10 @@
 //! ‖e‖ = RMS_i e_i / (atol + rtol·max(|z_i|, |z_i'|)) and the step-size rule
 //! h' = h·min(5, max(0.2, 0.9·‖e‖^{−1/5})). The integration stops exactly at each requested time
 //! (times non-decreasing); no dense output is needed.
+//!
+//! Written here rather than taken from a crate: the Rust ODE crates integrate their own vector
+//! types, while this system lives in faer matrices whose products must run on the fixed tiles
+//! that make results independent of the thread count (§8.6), and the method is one tableau.
 
 use faer::{Accum, Mat, MatMut, MatRef};
 

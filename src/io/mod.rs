@@ -14,7 +14,7 @@ pub use npy::{read_npy, write_npy};
 pub use output_dir::OutputDir;
 pub(crate) use table::csv_io_error;
 pub use table::push_f64;
-pub use table::{write_config, write_matrix_csv, write_rows};
+pub use table::{write_config, write_matrix_csv, write_matrix_table, write_rows};
 
 use std::path::Path;
 

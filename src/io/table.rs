@@ -11,23 +11,42 @@ use crate::{Error, Result};
 ///
 /// Values use Rust's shortest round-trip formatting, so reading them back gives the same `f64`s.
 pub fn write_matrix_csv(path: &Path, m: MatRef<'_, f64>) -> Result<()> {
+    write_matrix_table(path, &[], "c", m)
+}
+
+/// Writes a table whose columns are the `leading` named columns followed by the columns of `m`,
+/// named `{prefix}0`, `{prefix}1`, …, one line per row of `m`, with the csv crate, atomically (gzip
+/// when the name ends in `.gz`). Values are written as [`push_f64`] writes them.
+pub fn write_matrix_table(
+    path: &Path,
+    leading: &[(&str, &[f64])],
+    prefix: &str,
+    m: MatRef<'_, f64>,
+) -> Result<()> {
     write_atomic(path, |w| {
-        let io = |e| Error::io(path, e);
-        let header: Vec<String> = (0..m.ncols()).map(|j| format!("c{j}")).collect();
-        writeln!(w, "{}", header.join(",")).map_err(io)?;
-        let mut line = String::new();
+        let csv_err = |e: csv::Error| Error::io(path, std::io::Error::other(e));
+        let mut writer = csv::Writer::from_writer(w);
+        let header: Vec<String> = leading
+            .iter()
+            .map(|(name, _)| name.to_string())
+            .chain((0..m.ncols()).map(|j| format!("{prefix}{j}")))
+            .collect();
+        writer.write_record(&header).map_err(csv_err)?;
+        let mut record: Vec<String> = Vec::with_capacity(header.len());
         for i in 0..m.nrows() {
-            line.clear();
-            for j in 0..m.ncols() {
-                if j > 0 {
-                    line.push(',');
-                }
-                push_f64(&mut line, m[(i, j)]);
+            record.clear();
+            let values = leading
+                .iter()
+                .map(|(_, column)| column[i])
+                .chain((0..m.ncols()).map(|j| m[(i, j)]));
+            for v in values {
+                let mut cell = String::new();
+                push_f64(&mut cell, v);
+                record.push(cell);
             }
-            line.push('\n');
-            w.write_all(line.as_bytes()).map_err(io)?;
+            writer.write_record(&record).map_err(csv_err)?;
         }
-        Ok(())
+        writer.flush().map_err(|e| Error::io(path, e))
     })
 }
 
