@@ -25,7 +25,9 @@ pub fn write_matrix_table(
 ) -> Result<()> {
     write_atomic(path, |w| {
         let csv_err = |e: csv::Error| Error::io(path, std::io::Error::other(e));
-        let mut writer = csv::Writer::from_writer(w);
+        // csv's flush would also flush a gzip stream, adding a sync block: the stream is
+        // finished by write_atomic instead.
+        let mut writer = csv::Writer::from_writer(NoFlush(w));
         let header: Vec<String> = leading
             .iter()
             .map(|(name, _)| name.to_string())
@@ -48,6 +50,19 @@ pub fn write_matrix_table(
         }
         writer.flush().map_err(|e| Error::io(path, e))
     })
+}
+
+/// A writer whose flush does nothing (the data still reaches the inner writer on every write).
+struct NoFlush<W>(W);
+
+impl<W: std::io::Write> std::io::Write for NoFlush<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Appends the shortest round-trip text of `v` to `out`.
