@@ -274,3 +274,60 @@ fn a_theory_point_that_does_not_fit_in_memory_is_a_noted_empty_row() {
     let svg = fs::read_to_string(dir.path().join("huge-n.svg")).unwrap();
     assert!(svg.contains("theory not evaluated (out of memory) at n = 3000000"));
 }
+
+#[test]
+fn the_keys_the_theory_does_not_read_leave_every_metric_unchanged() {
+    use ntk_perturb::perturbation::TargetKind;
+    use ntk_perturb::study::experiment::{DatasetKind, run_key, unread_keys};
+    let dir = tempfile::tempdir().unwrap();
+    let train = common::generate(dir.path(), "train.csv", "30", "0");
+    let test = common::generate(dir.path(), "test.csv", "20", "1");
+    let synthetic = RunConfig {
+        n: Some(30),
+        d: Some(4),
+        n_test: 20,
+        model: Model::Theory,
+        steps_f: 10,
+        steps_g: 10,
+        eps: Some(0.3),
+        ..RunConfig::default()
+    };
+    let files = RunConfig {
+        dataset: DatasetKind::File,
+        n: None,
+        d: None,
+        train: Some(train.into()),
+        test: Some(test.into()),
+        targets: TargetKind::Flipped,
+        ..synthetic.clone()
+    };
+    for (base, unread) in [
+        (&synthetic, vec!["width", "readout", "init"]),
+        (&files, vec!["width", "readout", "init", "seed"]),
+    ] {
+        assert_eq!(unread_keys(base), unread);
+        let mut other = base.clone();
+        other.width = 8;
+        other.readout = ntk_perturb::model::Readout::Sign;
+        other.init = ntk_perturb::model::Init::Antisymmetric;
+        other.seed = if unread.contains(&"seed") {
+            5
+        } else {
+            base.seed
+        };
+        assert_eq!(run_key(base).unwrap(), run_key(&other).unwrap());
+        let (a, b) = (run(base).unwrap(), run(&other).unwrap());
+        for ((m, x), (_, y)) in a.rows().into_iter().zip(b.rows()) {
+            assert_eq!(x.to_bits(), y.to_bits(), "{m}");
+        }
+    }
+    // The network reads them all: a different width is a different run.
+    let mut net = synthetic.clone();
+    net.model = Model::Network;
+    assert!(unread_keys(&net).is_empty());
+    // The synthetic theory reads the seed (its data), so seeds are different runs.
+    let mut seeded = synthetic.clone();
+    seeded.seed = 1;
+    let cos = |c: &RunConfig| run(c).unwrap().metrics.mean_abs_cos;
+    assert_ne!(cos(&synthetic).to_bits(), cos(&seeded).to_bits());
+}
