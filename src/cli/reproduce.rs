@@ -54,8 +54,8 @@ pub struct ReproduceArgs {
     #[arg(long, value_delimiter = ',', value_name = "P,Q")]
     pub panel: Vec<String>,
     /// Models run at every point: `network` (finite width, gradient descent), `theory` (the
-    /// infinite-width linearised predictor, `model = "theory"`) or `both`, drawn dashed beside the
-    /// network [default: both]. Not for `maps`.
+    /// infinite-width linearised predictor, `model = "theory"`) or `both` (the theory drawn dashed
+    /// beside the network) [default: both]. Not for `maps`.
     #[arg(long, value_parser = choice::<Models>(), value_name = "MODEL")]
     pub model: Option<Models>,
     /// Also draw every seed's curve as a thin line beside the mean (summary.csv always holds one
