@@ -429,8 +429,12 @@ fn the_summary_names_the_plotted_quantity() {
         .iter()
         .map(|r| r["eps_per_coordinate"].parse().unwrap())
         .collect();
+    let mut distinct = cs.clone();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
     let eps_rows: Vec<_> = summary.iter().filter(|r| r["panel"] == "eps").collect();
-    assert_eq!(eps_rows.len(), 3 * cs.len());
+    // 3 metrics × 2 models × (statistics over the seed + the seed's own row) per c.
+    assert_eq!(eps_rows.len(), 3 * 2 * 2 * distinct.len());
     for r in &eps_rows {
         assert_eq!(r["key"], "eps_per_coordinate");
         assert_eq!(r["x_name"], "eps");
@@ -652,13 +656,17 @@ fn summaries_carry_quartiles_and_printed_tables_carry_the_spread() {
     assert!(o.status.success(), "{err}");
     let results = read_table(&out.join("gamma/results.csv"));
     let summary = read_table(&out.join("summary.csv"));
-    assert_eq!(summary.len(), 9);
+    // 3 γ × 3 metrics × 2 models, each with the statistics and one row per seed.
+    assert_eq!(summary.len(), 3 * 3 * 2 * (1 + 3));
     let mut printed = Vec::new();
-    for row in &summary {
+    for row in summary
+        .iter()
+        .filter(|r| r["aggregate"] == "mean over seeds")
+    {
         let mut v: Vec<f64> = results
             .iter()
             .filter(|r| r["gamma"].parse::<f64>() == row["x"].parse::<f64>())
-            .filter(|r| r["metric"] == row["metric"])
+            .filter(|r| r["metric"] == row["metric"] && r["model"] == row["model"])
             .map(|r| r["value"].parse().unwrap())
             .collect();
         assert_eq!(v.len(), 3, "{row:?}");
@@ -672,13 +680,18 @@ fn summaries_carry_quartiles_and_printed_tables_carry_the_spread() {
         assert!((get("q1") - (a + b) / 2.0).abs() < 1e-15, "{row:?}");
         assert!((get("q3") - (b + c) / 2.0).abs() < 1e-15, "{row:?}");
         assert!((get("mean") - mean).abs() < 1e-14 && (get("std") - std).abs() < 1e-14);
-        printed.push((row["metric"].clone(), format!("{mean:.3}±{std:.3}")));
+        printed.push((
+            row["model"].clone(),
+            row["metric"].clone(),
+            format!("{mean:.3}±{std:.3}"),
+        ));
     }
-    let line = err
-        .lines()
-        .find(|l| l.contains("gamma (gamma)"))
-        .unwrap_or_else(|| panic!("{err}"));
-    for (metric, cell) in printed {
+    assert_eq!(printed.len(), 3 * 3 * 2);
+    for (model, metric, cell) in printed {
+        let line = err
+            .lines()
+            .find(|l| l.contains("gamma (gamma)") && l.contains(&format!("{model}:")))
+            .unwrap_or_else(|| panic!("{err}"));
         assert!(
             line.contains(&metric) && line.contains(&cell),
             "{cell} not in {line}"

@@ -4,7 +4,7 @@
 use ntk_perturb::study::experiment::maps::map_panels;
 use ntk_perturb::study::experiment::presets::{NAMES, Panel, Preset, preset};
 use ntk_perturb::study::experiment::reproduce::{mean_std, panel_spec};
-use ntk_perturb::study::experiment::{ReproduceOptions, RunConfig, run_preset};
+use ntk_perturb::study::experiment::{Models, ReproduceOptions, RunConfig, run_preset};
 
 #[test]
 fn every_preset_expands_to_valid_cells_quick_and_full() {
@@ -17,6 +17,8 @@ fn every_preset_expands_to_valid_cells_quick_and_full() {
                     let opts = ReproduceOptions {
                         seeds: 2,
                         lr_grid_max,
+                        models: Models::Both,
+                        per_seed: false,
                         progress: None,
                     };
                     let sweep = panel_spec(&p, panel, &opts).unwrap().expand().unwrap();
@@ -27,9 +29,10 @@ fn every_preset_expands_to_valid_cells_quick_and_full() {
                     } else {
                         1
                     };
+                    // Values × two models × two seeds × the learning-rate grid.
                     assert_eq!(
                         sweep.cells().len(),
-                        panel.values.len() * 2 * grid,
+                        panel.values.len() * 2 * 2 * grid,
                         "{name}/{}",
                         panel.name
                     );
@@ -83,11 +86,15 @@ fn a_preset_run_summarises_mean_and_spread_over_seeds() {
         &ReproduceOptions {
             seeds: 3,
             lr_grid_max: false,
+            models: Models::Network,
+            per_seed: false,
             progress: None,
         },
     )
     .unwrap();
-    assert_eq!(summary.len(), 4);
+    // Two points × two metrics, each with the statistics over seeds and one row per seed.
+    assert_eq!(summary.iter().filter(|r| r.seed.is_none()).count(), 4);
+    assert_eq!(summary.len(), 4 * (1 + 3));
     // Recompute one summary point from the tidy results by hand.
     let text = std::fs::read_to_string(dir.path().join("eps/results.csv")).unwrap();
     let values: Vec<f64> = text
@@ -100,6 +107,7 @@ fn a_preset_run_summarises_mean_and_spread_over_seeds() {
     let (mean, std) = mean_std(&values);
     let row = summary
         .iter()
+        .filter(|r| r.seed.is_none())
         .find(|r| r.metric == "agreement" && (r.x - 0.05 * 5f64.sqrt()).abs() < 1e-12)
         .unwrap();
     assert_eq!((row.mean, row.std, row.seeds), (mean, std, 3));

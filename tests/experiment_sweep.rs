@@ -67,7 +67,7 @@ fn run_all(dir: &Path, shard: Option<Shard>) {
     let sweep = SweepSpec::from_toml_str(SWEEP).unwrap().expand().unwrap();
     let opts = SweepOptions {
         shard,
-        progress: None,
+        ..SweepOptions::default()
     };
     sweep.run_to_file(&dir.join("results.csv"), &opts).unwrap();
 }

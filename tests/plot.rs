@@ -25,18 +25,22 @@ fn chart() -> LineChart {
                 label: "standard".into(),
                 points: xs.iter().map(|&x| (x, 1.0)).collect(),
                 errors: None,
+                ..Default::default()
             },
             Series {
                 label: "perturbation".into(),
                 points: perturbation,
                 errors: Some(vec![0.02; 10]),
+                ..Default::default()
             },
             Series {
                 label: "agreement".into(),
                 points: agreement,
                 errors: None,
+                ..Default::default()
             },
         ],
+        legend: Vec::new(),
     }
 }
 
@@ -206,6 +210,8 @@ fn a_fixed_y_range_clips_the_curves_to_the_plot_area() {
         .zip(&lines)
         .filter(|(el, _)| el.contains("stroke-width=\"2\""))
         .map(|(_, l)| l)
+        // The legend's line samples lie below the 560-pixel plot.
+        .filter(|l| l.iter().any(|p| p.1 < 560.0))
         .collect();
     assert!(!curves.is_empty());
     for l in curves {
@@ -227,12 +233,15 @@ fn line_chart_png_decodes_with_rendered_text() {
     c.y_range = None;
     line_chart(&c, &stem).unwrap();
     let (w, h, rgb) = decode_png(&dir.path().join("acc.png"));
-    assert_eq!((w, h), (800, 560));
+    // The 800 × 560 plot, then the legend: three samples in two columns are two lines of 20
+    // pixels, plus 10 pixels of padding.
+    assert_eq!((w, h), (800, 610));
     assert!(colours(&rgb, w, 0..h as usize) > 20, "PNG looks blank");
     // The title band holds only the caption: anti-aliased glyphs give many grey levels.
     assert!(colours(&rgb, w, 10..40) > 5, "caption text did not render");
     // The x-axis description under the tick labels.
     assert!(colours(&rgb, w, 520..555) > 5, "axis text did not render");
+    assert!(colours(&rgb, w, 565..605) > 5, "legend text did not render");
 }
 
 #[test]

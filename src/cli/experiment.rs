@@ -121,6 +121,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     let opts = SweepOptions {
         shard,
         progress: Some(&progress),
+        ..SweepOptions::default()
     };
     let start = Instant::now();
     let report = sweep.run_to_file(&dir.join(RESULTS), &opts)?;

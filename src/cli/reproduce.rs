@@ -5,19 +5,21 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
+use ntk_perturb::choice::Choice;
 use serde::Serialize;
 
 use super::Outputs;
+use super::args::choice;
 use super::output::{progress_bar, say};
 use ntk_perturb::error::{Error, Result};
 use ntk_perturb::study::experiment::maps::{map_panels, run_map};
 use ntk_perturb::study::experiment::presets::{NAMES, preset};
-use ntk_perturb::study::experiment::{ReproduceOptions, run_preset};
+use ntk_perturb::study::experiment::{Models, ReproduceOptions, run_preset};
 
 /// Arguments of `reproduce`.
 #[derive(Debug, Clone, Args, Serialize)]
 #[command(
-    after_help = "Example:\n  ntk-perturb reproduce shifted-gauss-a --quick --out out/shifted-gauss-a\n  ntk-perturb reproduce mnist-a --quick --out out/mnist-a\n  ntk-perturb reproduce mnist-a --seeds 5 --lr-grid-max --out out/mnist-a-full\n  ntk-perturb reproduce mnist-a --quick --panel eps,width --out out/mnist-a-eps-width\n\nPresets: shifted-gauss-a, shifted-gauss-b, gauss-a, gauss-b, mnist-a, mnist-b, fmnist-a,\nfmnist-b (accuracy figures of §7.3: standard accuracy, perturbation accuracy and agreement\nagainst d, ε, m, γ, N, T_f, T_g) cossim (cosine similarity of perturbations and the\nweighted sum of training samples) and maps (decision maps on the class-mean plane). Writes <panel>/results.csv (tidy, resumable),\n<panel>/config.toml (the panel's sweep; `ntk-perturb experiment <panel>/config.toml` reruns it),\nsummary.csv (preset,panel,key,x_name,x,metric,mean,std,median,q1,q3,seeds,aggregate), NAME-<panel>.svg/.png and\nconfig.toml."
+    after_help = "Example:\n  ntk-perturb reproduce shifted-gauss-a --quick --out out/shifted-gauss-a\n  ntk-perturb reproduce mnist-a --quick --out out/mnist-a\n  ntk-perturb reproduce mnist-a --seeds 5 --lr-grid-max --out out/mnist-a-full\n  ntk-perturb reproduce mnist-a --quick --panel eps,width --out out/mnist-a-eps-width\n\nPresets: shifted-gauss-a, shifted-gauss-b, gauss-a, gauss-b, mnist-a, mnist-b, fmnist-a,\nfmnist-b (accuracy figures of §7.3: standard accuracy, perturbation accuracy and agreement\nagainst d, ε, m, γ, N, T_f, T_g) cossim (cosine similarity of perturbations and the\nweighted sum of training samples) and maps (decision maps on the class-mean plane). Writes <panel>/results.csv (tidy, resumable),\n<panel>/config.toml (the panel's sweep; `ntk-perturb experiment <panel>/config.toml` reruns it),\nsummary.csv (preset,panel,model,key,x_name,x,metric,mean,std,median,q1,q3,seeds,aggregate,seed,note:\nstatistics over seeds and one row per seed), NAME-<panel>.svg/.png (network solid with a ± sd\nband, theory dashed) and config.toml."
 )]
 pub struct ReproduceArgs {
     /// Preset name.
@@ -51,6 +53,15 @@ pub struct ReproduceArgs {
     /// Run only these panels (comma-separated names, e.g. `eps,width`) [default: all].
     #[arg(long, value_delimiter = ',', value_name = "P,Q")]
     pub panel: Vec<String>,
+    /// Models run at every point: `network` (finite width, gradient descent), `theory` (the
+    /// infinite-width linearised predictor, `model = "theory"`) or `both` (the theory drawn dashed
+    /// beside the network) [default: both]. Not for `maps`.
+    #[arg(long, value_parser = choice::<Models>(), value_name = "MODEL")]
+    pub model: Option<Models>,
+    /// Also draw every seed's curve as a thin line beside the mean (summary.csv always holds one
+    /// row per seed).
+    #[arg(long)]
+    pub per_seed: bool,
     /// Grid points per axis of the decision maps (`maps` only) [default: 400, 100 with --quick].
     #[arg(long)]
     pub resolution: Option<usize>,
@@ -66,6 +77,18 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
         return Err(Error::invalid("--seeds", "need at least one seed"));
     }
     if args.name == "maps" {
+        if args.model.is_some() || args.per_seed {
+            let flag = if args.per_seed {
+                "--per-seed"
+            } else {
+                "--model"
+            };
+            return Err(Error::invalid(
+                flag,
+                "does not apply to `maps`: each map draws the trained network's f and g beside \
+                 the theory's surrogates f̂ and ĝ, for one seed",
+            ));
+        }
         return run_maps(&args, threads);
     }
     let mut p = preset(&args.name, args.quick)?;
@@ -104,26 +127,54 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
         &ReproduceOptions {
             seeds: args.seeds,
             lr_grid_max: args.lr_grid_max,
+            models: args.model.unwrap_or(Models::Both),
+            per_seed: args.per_seed,
             progress: Some(&progress),
         },
     )?;
     bar.finish_and_clear();
+    let models = args.model.unwrap_or(Models::Both).list();
     for panel in &p.panels {
-        let line: Vec<String> = p
-            .metrics
-            .iter()
-            .map(|m| {
-                let pts: Vec<String> = summary
-                    .iter()
-                    .filter(|r| r.panel == panel.name && r.metric == *m)
-                    .map(|r| format!("{:.3}±{:.3}", r.mean, r.std))
-                    .collect();
-                format!("{m} [{}]", pts.join(" "))
-            })
-            .collect();
-        say(
-            args.quiet,
-            format!("{:>18} ({}): {}", panel.name, panel.key, line.join("; ")),
+        for model in models {
+            let name = model.choice_name();
+            let line: Vec<String> = p
+                .metrics
+                .iter()
+                .map(|m| {
+                    let pts: Vec<String> = summary
+                        .iter()
+                        .filter(|r| r.panel == panel.name && r.metric == *m)
+                        .filter(|r| r.model == name && r.seed.is_none())
+                        .map(|r| {
+                            if r.mean.is_finite() {
+                                format!("{:.3}±{:.3}", r.mean, r.std)
+                            } else {
+                                "n/a".into()
+                            }
+                        })
+                        .collect();
+                    format!("{m} [{}]", pts.join(" "))
+                })
+                .collect();
+            say(
+                args.quiet,
+                format!(
+                    "{:>18} ({}) {name:>7}: {}",
+                    panel.name,
+                    panel.key,
+                    line.join("; ")
+                ),
+            );
+        }
+    }
+    let missing = summary
+        .iter()
+        .filter(|r| r.seed.is_none() && !r.note.is_empty())
+        .count();
+    if missing > 0 {
+        eprintln!(
+            "warning: {missing} points were not evaluated for lack of memory (empty values with a \
+             note in summary.csv)"
         );
     }
     say(

@@ -1,4 +1,5 @@
-//! Line charts: metric curves against a swept parameter, optionally with error bars.
+//! Line charts: metric curves against a swept parameter, optionally with error bars or bands,
+//! in solid, dashed or thin strokes, with the legend below the plot.
 
 use std::ops::Range;
 use std::path::Path;
@@ -7,24 +8,71 @@ use plotters::coord::Shift;
 use plotters::coord::combinators::LogCoord;
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use super::{FAMILY, Figure, PALETTE, check_range, plot_err, render};
 use crate::{Error, Result};
 
+/// How a curve is stroked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineStyle {
+    /// A solid line 2 px wide with a filled marker at every point.
+    #[default]
+    Solid,
+    /// A dashed line 2 px wide with an open marker at every point.
+    Dashed,
+    /// A translucent solid line 1 px wide without markers (one of many, e.g. a single seed): one
+    /// SVG `<polyline>` per visible piece.
+    Thin,
+    /// A translucent dashed line 1 px wide without markers.
+    ThinDashed,
+}
+
+/// How the ± half-widths of a [`Series`] are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Spread {
+    /// A vertical error bar with caps at every point.
+    #[default]
+    Bars,
+    /// A translucent band from y − e to y + e along the curve (an SVG `<polygon>`).
+    Band,
+}
+
 /// One curve of a [`LineChart`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Series {
-    /// Legend entry.
+    /// Legend entry; an empty label gives none.
     pub label: String,
     /// `(x, y)` data points, in any order (they are drawn sorted by x).
     pub points: Vec<(f64, f64)>,
-    /// Optional ± half-width per point, drawn as a vertical error bar; same length as `points`.
+    /// Optional ± half-width per point, drawn as `spread`; same length as `points`.
     pub errors: Option<Vec<f64>>,
+    /// Stroke of the curve.
+    pub style: LineStyle,
+    /// How `errors` are drawn.
+    pub spread: Spread,
+    /// Colour: an index into the palette (taken modulo its length); `None` uses the series'
+    /// position in the chart.
+    pub color: Option<usize>,
+}
+
+/// A legend entry that is not the label of a series: a line sample with a text (e.g. what a line
+/// style means), or a text alone (a note).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LegendEntry {
+    /// The text.
+    pub label: String,
+    /// The line sample's style; `None` makes the entry a note, a text across the legend's width.
+    pub style: Option<LineStyle>,
+    /// Draw a band behind the line sample.
+    pub band: bool,
+    /// Palette index of the sample; `None` draws it in dark grey.
+    pub color: Option<usize>,
 }
 
 /// A chart of several curves against a common x axis.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LineChart {
     /// Caption above the plot.
     pub title: String,
@@ -36,11 +84,14 @@ pub struct LineChart {
     pub log_x: bool,
     /// Fixed y range; `None` fits the data (and error bars) with a small margin.
     pub y_range: Option<(f64, f64)>,
-    /// The curves, coloured in order.
+    /// The curves, coloured in order unless they name a colour.
     pub series: Vec<Series>,
+    /// Legend entries after those of the labelled series (line styles, notes).
+    pub legend: Vec<LegendEntry>,
 }
 
-/// Draws `chart` to `{stem}.svg` and `{stem}.png` (800 × 560 pixels).
+/// Draws `chart` to `{stem}.svg` and `{stem}.png`: an 800 × 560 pixel plot with the legend
+/// below it (two columns of line samples, then one line per note), 20 pixels per legend line.
 ///
 /// Points with a non-finite coordinate (or x ≤ 0 on a logarithmic axis) are skipped, and so are
 /// error bars with a non-finite half-width. Errors: no series, a series without points, an
@@ -61,6 +112,7 @@ struct Prepared<'a> {
     curves: Vec<Vec<Point>>,
     x: (f64, f64),
     y: (f64, f64),
+    legend: Legend,
 }
 
 impl<'a> Prepared<'a> {
@@ -105,6 +157,7 @@ impl<'a> Prepared<'a> {
             curves,
             x: (x_min, x_max),
             y,
+            legend: Legend::of(chart),
         })
     }
 }
@@ -236,18 +289,21 @@ fn tick_label(v: f64) -> String {
 
 impl Figure for Prepared<'_> {
     fn size(&self) -> (u32, u32) {
-        (800, 560)
+        (WIDTH, PLOT_HEIGHT + self.legend.height())
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        root.fill(&WHITE).map_err(plot_err)?;
+        let (plot, legend) = root.split_vertically(PLOT_HEIGHT);
         let y = self.y.0..self.y.1;
         if self.chart.log_x {
             let x: LogCoord<f64> = (self.x.0..self.x.1).log_scale().into();
-            self.draw_with(root, x, y)
+            self.draw_with(&plot, x, y)?;
         } else {
             let x: RangedCoordf64 = (self.x.0..self.x.1).into();
-            self.draw_with(root, x, y)
+            self.draw_with(&plot, x, y)?;
         }
+        self.legend.draw(&legend)
     }
 }
 
@@ -258,7 +314,6 @@ impl Prepared<'_> {
         DB: DrawingBackend,
         X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
-        root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(root)
             .caption(&self.chart.title, (FAMILY, 24))
             .margin(15)
@@ -280,53 +335,188 @@ impl Prepared<'_> {
 
         let (y_lo, y_hi) = self.y;
         let inside = |y: f64| (y_lo..=y_hi).contains(&y);
+        let color_of = |i: usize, s: &Series| PALETTE[s.color.unwrap_or(i) % PALETTE.len()];
+        // Bands first, under every line.
         for (i, (series, points)) in self.chart.series.iter().zip(&self.curves).enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            let bars = points
+            if series.spread != Spread::Band || points.iter().all(|p| p.2.is_none()) {
+                continue;
+            }
+            let clamp = |v: f64| v.clamp(y_lo, y_hi);
+            let mut outline: Vec<(f64, f64)> = points
                 .iter()
-                .filter_map(|&(x, y, e)| e.map(|e| (x, y - e, y + e)));
-            for (x, lo, hi) in bars {
-                let (lo_c, hi_c) = (lo.max(y_lo), hi.min(y_hi));
-                if lo_c > hi_c {
-                    continue;
+                .map(|&(x, y, e)| (x, clamp(y + e.unwrap_or(0.0))))
+                .collect();
+            outline.extend(
+                points
+                    .iter()
+                    .rev()
+                    .map(|&(x, y, e)| (x, clamp(y - e.unwrap_or(0.0)))),
+            );
+            let fill = color_of(i, series).mix(BAND_OPACITY).filled();
+            chart
+                .draw_series([Polygon::new(outline, fill)])
+                .map_err(plot_err)?;
+        }
+        for (i, (series, points)) in self.chart.series.iter().zip(&self.curves).enumerate() {
+            let color = color_of(i, series);
+            if series.spread == Spread::Bars {
+                let bars = points
+                    .iter()
+                    .filter_map(|&(x, y, e)| e.map(|e| (x, y - e, y + e)));
+                for (x, lo, hi) in bars {
+                    let (lo_c, hi_c) = (lo.max(y_lo), hi.min(y_hi));
+                    if lo_c > hi_c {
+                        continue;
+                    }
+                    let bar = PathElement::new(vec![(x, lo_c), (x, hi_c)], color.stroke_width(1));
+                    chart.draw_series([bar]).map_err(plot_err)?;
+                    let caps = [lo, hi].into_iter().filter(|&yy| inside(yy)).map(|yy| {
+                        EmptyElement::at((x, yy)) + PathElement::new(vec![(-4, 0), (4, 0)], color)
+                    });
+                    chart.draw_series(caps).map_err(plot_err)?;
                 }
-                let bar = PathElement::new(vec![(x, lo_c), (x, hi_c)], color.stroke_width(1));
-                chart.draw_series([bar]).map_err(plot_err)?;
-                let caps = [lo, hi].into_iter().filter(|&yy| inside(yy)).map(|yy| {
-                    EmptyElement::at((x, yy)) + PathElement::new(vec![(-4, 0), (4, 0)], color)
-                });
-                chart.draw_series(caps).map_err(plot_err)?;
             }
             let xy: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1)).collect();
-            let mut pieces = clip_y(&xy, y_lo, y_hi, self.chart.log_x).into_iter();
-            // The legend entry hangs on the first piece (an empty series if all lies outside).
-            let first = pieces.next().unwrap_or_default();
-            chart
-                .draw_series(LineSeries::new(first, color.stroke_width(2)))
-                .map_err(plot_err)?
-                .label(&series.label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-            for piece in pieces {
-                chart
-                    .draw_series(LineSeries::new(piece, color.stroke_width(2)))
+            let stroke = line_stroke(series.style, color);
+            for piece in clip_y(&xy, y_lo, y_hi, self.chart.log_x) {
+                if is_dashed(series.style) {
+                    chart
+                        .draw_series(DashedLineSeries::new(piece, DASH, GAP, stroke))
+                        .map_err(plot_err)?;
+                } else {
+                    chart
+                        .draw_series(LineSeries::new(piece, stroke))
+                        .map_err(plot_err)?;
+                }
+            }
+            let visible = xy.iter().filter(|p| inside(p.1));
+            match series.style {
+                LineStyle::Solid => chart
+                    .draw_series(visible.map(|&p| Circle::new(p, 3, color.filled())))
+                    .map(|_| ()),
+                LineStyle::Dashed => chart
+                    .draw_series(visible.map(|&p| Circle::new(p, 3, color.stroke_width(1))))
+                    .map(|_| ()),
+                LineStyle::Thin | LineStyle::ThinDashed => Ok(()),
+            }
+            .map_err(plot_err)?;
+        }
+        Ok(())
+    }
+}
+
+/// Pixel width of a line chart.
+const WIDTH: u32 = 800;
+/// Pixel height of the plot above the legend.
+const PLOT_HEIGHT: u32 = 560;
+/// Height of one legend line.
+const LEGEND_LINE: u32 = 20;
+/// Dash and gap lengths of dashed lines, in pixels.
+const DASH: u32 = 8;
+const GAP: u32 = 5;
+/// Opacity of a band and of a thin line.
+const BAND_OPACITY: f64 = 0.18;
+const THIN_OPACITY: f64 = 0.5;
+/// Colour of legend samples without a palette colour.
+const GREY: RGBColor = RGBColor(80, 80, 80);
+
+fn is_dashed(style: LineStyle) -> bool {
+    matches!(style, LineStyle::Dashed | LineStyle::ThinDashed)
+}
+
+/// The stroke of a line of `style` in `color`.
+fn line_stroke(style: LineStyle, color: RGBColor) -> ShapeStyle {
+    match style {
+        LineStyle::Solid | LineStyle::Dashed => color.stroke_width(2),
+        LineStyle::Thin | LineStyle::ThinDashed => color.mix(THIN_OPACITY).stroke_width(1),
+    }
+}
+
+/// The legend below the plot: line samples (of the labelled series, then the chart's extra
+/// entries) in one or two columns, then the notes, one per line.
+struct Legend {
+    samples: Vec<LegendEntry>,
+    notes: Vec<String>,
+    columns: usize,
+}
+
+impl Legend {
+    /// Characters of a label that still fit in half the width.
+    const HALF_WIDTH_CHARS: usize = 44;
+
+    fn of(chart: &LineChart) -> Legend {
+        let mut samples: Vec<LegendEntry> = chart
+            .series
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.label.is_empty())
+            .map(|(i, s)| LegendEntry {
+                label: s.label.clone(),
+                style: Some(s.style),
+                band: s.spread == Spread::Band && s.errors.is_some(),
+                color: Some(s.color.unwrap_or(i)),
+            })
+            .collect();
+        let mut notes = Vec::new();
+        for entry in &chart.legend {
+            match entry.style {
+                Some(_) => samples.push(entry.clone()),
+                None => notes.push(entry.label.clone()),
+            }
+        }
+        let long = samples
+            .iter()
+            .any(|e| e.label.chars().count() > Self::HALF_WIDTH_CHARS);
+        Legend {
+            samples,
+            notes,
+            columns: if long { 1 } else { 2 },
+        }
+    }
+
+    fn lines(&self) -> u32 {
+        (self.samples.len().div_ceil(self.columns) + self.notes.len()) as u32
+    }
+
+    fn height(&self) -> u32 {
+        match self.lines() {
+            0 => 0,
+            n => n * LEGEND_LINE + 10,
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        let (left, column_width) = (85, (WIDTH as i32 - 100) / self.columns as i32);
+        let line_y = |row: usize| 2 + row as i32 * LEGEND_LINE as i32 + LEGEND_LINE as i32 / 2;
+        let font = (FAMILY, 14).into_font();
+        for (k, entry) in self.samples.iter().enumerate() {
+            let (row, col) = (k / self.columns, k % self.columns);
+            let (x, y) = (left + col as i32 * column_width, line_y(row));
+            let color = entry.color.map_or(GREY, |c| PALETTE[c % PALETTE.len()]);
+            let style = entry.style.unwrap_or_default();
+            if entry.band {
+                let fill = color.mix(BAND_OPACITY).filled();
+                area.draw(&Rectangle::new([(x, y - 6), (x + 30, y + 6)], fill))
                     .map_err(plot_err)?;
             }
-            let markers = xy
-                .iter()
-                .filter(|p| inside(p.1))
-                .map(|&p| Circle::new(p, 3, color.filled()));
-            chart.draw_series(markers).map_err(plot_err)?;
+            let stroke = line_stroke(style, color);
+            let ends = [(x, y), (x + 30, y)];
+            if is_dashed(style) {
+                area.draw(&DashedPathElement::new(ends, DASH, GAP, stroke))
+                    .map_err(plot_err)?;
+            } else {
+                area.draw(&PathElement::new(ends, stroke))
+                    .map_err(plot_err)?;
+            }
+            let text = Text::new(entry.label.clone(), (x + 38, y - 8), font.clone());
+            area.draw(&text).map_err(plot_err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font((FAMILY, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)
+        let first = self.samples.len().div_ceil(self.columns);
+        for (k, note) in self.notes.iter().enumerate() {
+            let text = Text::new(note.clone(), (left, line_y(first + k) - 8), font.clone());
+            area.draw(&text).map_err(plot_err)?;
+        }
+        Ok(())
     }
 }
 

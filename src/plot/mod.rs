@@ -17,7 +17,7 @@ mod line;
 mod map;
 
 pub use contour::{Segment, zero_contour};
-pub use line::{LineChart, Series, line_chart};
+pub use line::{LegendEntry, LineChart, LineStyle, Series, Spread, line_chart};
 pub use map::{DecisionMap, decision_map};
 
 use std::ffi::OsString;

@@ -297,6 +297,7 @@ pub fn plot_against_time(
                     .map(|r| (r.time, r.mean.unwrap_or(f64::NAN)))
                     .collect(),
                 errors: Some(pts.iter().map(|r| r.std.unwrap_or(0.0)).collect()),
+                ..Default::default()
             }
         })
         .filter(|s| !s.points.is_empty())
@@ -313,6 +314,7 @@ pub fn plot_against_time(
             log_x,
             y_range: None,
             series,
+            legend: Vec::new(),
         },
         stem,
     )

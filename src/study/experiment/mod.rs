@@ -35,9 +35,9 @@ pub use conditions::{ConditionSummary, ConditionTerms};
 pub use config::{DatasetKind, KEYS, Model, RunConfig, Scenario};
 pub use pipeline::{
     FirstStage, METRICS, Metrics, RunDetail, RunResult, SECOND_STAGE_KEYS, first_stage,
-    first_stage_key, run, run_detailed, run_from,
+    first_stage_key, run, run_detailed, run_from, run_key, unread_keys,
 };
 pub use presets::{Panel, Preset, preset};
-pub use reproduce::{ReproduceOptions, SummaryRow, run_preset};
+pub use reproduce::{Models, ReproduceOptions, SummaryRow, run_preset};
 pub use selection::write_selected_rows;
 pub use sweep::{Cell, Shard, Sweep, SweepOptions, SweepReport, SweepSpec, TidyRow};

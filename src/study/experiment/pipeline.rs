@@ -19,7 +19,7 @@ use crate::kernel::{
 use crate::model::Architecture;
 use crate::model::loss::accuracy;
 use crate::network::Network;
-use crate::perturbation::{draw_targets, projected, single_step};
+use crate::perturbation::{TargetKind, draw_targets, projected, single_step};
 use crate::rng::{self, domain};
 
 /// Index k of each sub-seed `rng::derive_seed(seed, domain::OTHER, k)`.
@@ -361,12 +361,45 @@ pub struct FirstStage {
     f_hat: Vec<f64>,
 }
 
+/// The keys a run with configuration `cfg` never reads. The infinite-width predictor
+/// (`model = "theory"`) has no finite network, so it reads neither `width`, `readout` nor `init`,
+/// and of the seed only the sub-seeds of synthetic data and of random or balanced targets
+/// ([`SubSeed`]): with data from files and flipped targets it reads no seed at all.
+pub fn unread_keys(cfg: &RunConfig) -> Vec<&'static str> {
+    match cfg.model {
+        Model::Network => Vec::new(),
+        Model::Theory => {
+            let mut keys = vec!["width", "readout", "init"];
+            if cfg.dataset == DatasetKind::File && cfg.targets == TargetKind::Flipped {
+                keys.push("seed");
+            }
+            keys
+        }
+    }
+}
+
+/// The identity of a run's result: its configuration without the [`unread_keys`], written as
+/// TOML. Runs with equal keys have equal results (e.g. the theory at every width of a width
+/// panel).
+pub fn run_key(cfg: &RunConfig) -> Result<String> {
+    let mut table = cfg.to_table()?;
+    for key in unread_keys(cfg) {
+        table.remove(key);
+    }
+    Ok(table.to_string())
+}
+
 /// The identity of a run's [`FirstStage`]: its configuration without the keys of
-/// [`SECOND_STAGE_KEYS`], written as TOML. Runs with equal keys have equal first stages.
+/// [`SECOND_STAGE_KEYS`] and the [`unread_keys`], written as TOML. Runs with equal keys have equal
+/// first stages. The theory's first stage on data from files reads no seed (the data's rows come
+/// from `subset_seed`), so its seeds share one first stage.
 pub fn first_stage_key(cfg: &RunConfig) -> Result<String> {
     let mut table = cfg.to_table()?;
-    for key in SECOND_STAGE_KEYS {
-        table.remove(*key);
+    for key in SECOND_STAGE_KEYS.iter().copied().chain(unread_keys(cfg)) {
+        table.remove(key);
+    }
+    if cfg.model == Model::Theory && cfg.dataset == DatasetKind::File {
+        table.remove("seed");
     }
     Ok(table.to_string())
 }

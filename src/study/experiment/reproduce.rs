@@ -1,5 +1,12 @@
 //! Running a figure preset ([`super::presets`]): one resumable sweep per panel, a summary table of
-//! mean ± standard deviation over seeds, and one plot per panel (SVG and PNG).
+//! mean ± standard deviation over seeds (and every seed's own value), and one plot per panel (SVG
+//! and PNG).
+//!
+//! Every panel point is run with the finite-width network, the infinite-width theory
+//! (`model = "theory"`, §3.3) or both ([`Models`]); with both, `model` is one more swept key of the
+//! panel's sweep, so the panel's `results.csv` and `config.toml` hold both. A point whose run is
+//! refused for lack of memory (the theory's N×N Gram matrix, [`crate::memory::ensure_fits`]) is
+//! kept as a row with empty values and a note, in the table and in the figure.
 //!
 //! With `lr_grid_max`, every cell also sweeps the authors' learning-rate grid (§7.2) and each metric
 //! is first maximised over the grid, separately per metric and seed, as the authors did; the summary
@@ -8,14 +15,38 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use toml::Value;
 
-use super::config::KEYS;
+use super::config::{KEYS, Model};
 use super::presets::{Panel, Preset};
 use super::sweep::{SweepOptions, SweepSpec};
+use crate::choice::Choice;
 use crate::error::{Error, Result};
-use crate::plot::{LineChart, Series, line_chart};
+use crate::plot::{LegendEntry, LineChart, LineStyle, Series, Spread, line_chart};
+
+crate::named_enum! {
+    /// Which models a preset runs at every panel point.
+    pub enum Models {
+        /// The finite-width network and the infinite-width theory side by side.
+        Both = "both",
+        /// The finite-width network trained by gradient descent (the simulation).
+        Network = "network",
+        /// The infinite-width linearised predictor (`model = "theory"`).
+        Theory = "theory",
+    }
+}
+
+impl Models {
+    /// The models run, network first.
+    pub fn list(self) -> &'static [Model] {
+        match self {
+            Models::Both => &[Model::Network, Model::Theory],
+            Models::Network => &[Model::Network],
+            Models::Theory => &[Model::Theory],
+        }
+    }
+}
 
 /// How a preset is run.
 #[derive(Clone, Copy)]
@@ -24,17 +55,33 @@ pub struct ReproduceOptions<'a> {
     pub seeds: u64,
     /// Maximise each metric over the learning-rate grid before averaging over seeds.
     pub lr_grid_max: bool,
+    /// The models run at every point.
+    pub models: Models,
+    /// Draw every seed's curve as a thin line beside the mean (the table always has them).
+    pub per_seed: bool,
     /// Called with (panel index, cells finished, cells to run).
     pub progress: Option<&'a (dyn Fn(usize, usize, usize) + Sync)>,
 }
 
-/// One line of `summary.csv`.
+/// The `aggregate` of a row of one seed.
+pub const AGGREGATE_SEED: &str = "seed";
+/// The `aggregate` of a row of one seed's maximum over the learning-rate grid.
+pub const AGGREGATE_SEED_LR_MAX: &str = "lr-grid max, seed";
+/// The `aggregate` of a row of statistics over seeds.
+pub const AGGREGATE_MEAN: &str = "mean over seeds";
+/// The `aggregate` of a row of statistics over seeds of maxima over the learning-rate grid.
+pub const AGGREGATE_MEAN_LR_MAX: &str = "lr-grid max, then mean over seeds";
+
+/// One line of `summary.csv`: statistics over the seeds of one (model, x, metric), or one seed's
+/// own value (`aggregate` = `seed`, `seeds` = 1). Undefined numbers are empty cells.
 #[derive(Debug, Clone, Serialize)]
 pub struct SummaryRow {
     /// Preset name.
     pub preset: String,
     /// Panel name.
     pub panel: String,
+    /// `network` or `theory`.
+    pub model: &'static str,
     /// Swept key.
     pub key: String,
     /// Name of the plotted quantity x (`eps` when the key is `eps_per_coordinate`, …).
@@ -43,20 +90,38 @@ pub struct SummaryRow {
     pub x: f64,
     /// Metric name.
     pub metric: String,
-    /// Mean over seeds.
+    /// Mean over the row's seeds (the value itself for one seed); empty when not evaluated.
+    #[serde(serialize_with = "finite_or_empty")]
     pub mean: f64,
     /// Sample standard deviation over seeds (0 for one seed).
+    #[serde(serialize_with = "finite_or_empty")]
     pub std: f64,
     /// Median over seeds ([`crate::stats::quantile`] at ½).
+    #[serde(serialize_with = "finite_or_empty")]
     pub median: f64,
     /// First quartile over seeds (linear interpolation, as NumPy's default).
+    #[serde(serialize_with = "finite_or_empty")]
     pub q1: f64,
     /// Third quartile over seeds.
+    #[serde(serialize_with = "finite_or_empty")]
     pub q3: f64,
-    /// Number of seeds.
+    /// Number of seeds the statistics are over (those evaluated).
     pub seeds: usize,
-    /// `mean over seeds` or `lr-grid max, then mean over seeds`.
+    /// `mean over seeds`, `seed`, or either after an `lr-grid max`.
     pub aggregate: &'static str,
+    /// The seed of a row of one seed; empty for statistics over seeds.
+    pub seed: Option<u64>,
+    /// Why values are missing (a run refused for lack of memory), empty otherwise.
+    pub note: String,
+}
+
+/// Writes a non-finite number as an empty cell.
+fn finite_or_empty<S: Serializer>(v: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    if v.is_finite() {
+        s.serialize_some(v)
+    } else {
+        s.serialize_none()
+    }
 }
 
 /// Runs every panel of `preset` into `dir/<panel>/results.csv` (resuming complete cells), writes
@@ -80,18 +145,21 @@ pub fn run_preset(
                 p(index, done, total);
             }
         };
-        sweep.run_to_file(
+        let report = sweep.run_to_file(
             &results,
             &SweepOptions {
                 shard: None,
                 progress: Some(&progress),
+                record_out_of_memory: true,
             },
         )?;
-        let rows = summarize_panel(preset, panel, &results, opts.lr_grid_max)?;
+        let notes: BTreeMap<usize, String> = report.not_evaluated.into_iter().collect();
+        let rows = summarize_panel(preset, panel, &results, opts, &notes)?;
         plot_panel(
             preset,
             panel,
             &rows,
+            opts,
             &dir.join(format!("{}-{}", preset.name, panel.name)),
         )?;
         summary.extend(rows);
@@ -139,14 +207,25 @@ pub fn write_panel_config(
     })
 }
 
-/// The sweep of one panel: its key over its values, seeds, and the learning-rate grid if asked
-/// (except for the learning rate a training-time panel fixes, as the authors did).
+/// The sweep of one panel: its key over its values, the models (a swept key `model` when both
+/// are run), seeds, and the learning-rate grid if asked (except for the learning rate a
+/// training-time panel fixes, as the authors did).
 pub fn panel_spec(
     preset: &Preset,
     panel: &Panel,
     opts: &ReproduceOptions<'_>,
 ) -> Result<SweepSpec> {
-    let mut spec = SweepSpec::from_run(&panel.base)?.vary(panel.key, panel.values.clone())?;
+    let mut base = panel.base.clone();
+    let models = opts.models.list();
+    base.model = models[0];
+    let mut spec = SweepSpec::from_run(&base)?.vary(panel.key, panel.values.clone())?;
+    if models.len() > 1 {
+        let names = models
+            .iter()
+            .map(|m| Value::String(m.choice_name().into()))
+            .collect();
+        spec = spec.vary("model", names)?;
+    }
     if opts.lr_grid_max {
         let grid: Vec<Value> = preset.lr_grid.iter().map(|&v| Value::Float(v)).collect();
         if panel.key != "steps_f" {
@@ -159,28 +238,45 @@ pub fn panel_spec(
     spec.with_seeds(opts.seeds)
 }
 
-/// Reads a panel's results.csv and reduces it to mean ± sd over seeds per (x, metric).
+/// One seed's value at one point: the value (its maximum over the learning-rate grid), or the
+/// reason it was not evaluated.
+#[derive(Debug, Clone)]
+enum SeedValue {
+    Value(f64),
+    Missing(String),
+}
+
+/// (model, x, metric) of a summary point, ordered network first.
+type PointKey = (usize, OrderedX, String);
+
+/// Reads a panel's results.csv and reduces it, per (model, x, metric), to the statistics over seeds
+/// and one row per seed. `notes` holds the cells refused for lack of memory, with the reason.
 fn summarize_panel(
     preset: &Preset,
     panel: &Panel,
     results: &Path,
-    lr_grid_max: bool,
+    opts: &ReproduceOptions<'_>,
+    notes: &BTreeMap<usize, String>,
 ) -> Result<Vec<SummaryRow>> {
     let mut reader = csv::Reader::from_path(results).map_err(|e| csv_error(results, e))?;
     let headers = reader.headers().map_err(|e| csv_error(results, e))?.clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| Error::File {
-                path: results.display().to_string(),
-                message: format!("no column {name}"),
-            })
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let need = |name: &str| {
+        col(name).ok_or_else(|| Error::File {
+            path: results.display().to_string(),
+            message: format!("no column {name}"),
+        })
     };
-    let (key_col, seed_col, metric_col, value_col) =
-        (col(panel.key)?, col("seed")?, col("metric")?, col("value")?);
-    // (x, metric) → seed → best value over the learning-rate grid (or the single value).
-    let mut by_point: BTreeMap<(OrderedX, String), BTreeMap<u64, f64>> = BTreeMap::new();
+    let (cell_col, key_col, seed_col, metric_col, value_col) = (
+        need("cell")?,
+        need(panel.key)?,
+        need("seed")?,
+        need("metric")?,
+        need("value")?,
+    );
+    let models = opts.models.list();
+    let model_col = col("model");
+    let mut by_point: BTreeMap<PointKey, BTreeMap<u64, SeedValue>> = BTreeMap::new();
     for record in reader.records() {
         let record = record.map_err(|e| csv_error(results, e))?;
         let metric = record.get(metric_col).unwrap_or_default().to_string();
@@ -188,39 +284,74 @@ fn summarize_panel(
             continue;
         }
         let parse = |i: usize| record.get(i).and_then(|s| s.parse::<f64>().ok());
-        let (Some(x), Some(seed), Some(value)) =
-            (parse(key_col), parse(seed_col), parse(value_col))
-        else {
+        let (Some(x), Some(seed), Some(cell)) = (
+            parse(key_col),
+            record.get(seed_col).and_then(|s| s.parse::<u64>().ok()),
+            record.get(cell_col).and_then(|s| s.parse::<usize>().ok()),
+        ) else {
             continue;
         };
-        if !value.is_finite() {
+        let model = match model_col {
+            Some(c) => models
+                .iter()
+                .position(|m| Some(m.choice_name()) == record.get(c)),
+            None => Some(0),
+        };
+        let Some(model) = model else {
             continue;
-        }
+        };
+        let value = parse(value_col).filter(|v| v.is_finite());
         let slot = by_point
-            .entry((OrderedX(x * panel.x_scale), metric))
+            .entry((model, OrderedX(x * panel.x_scale), metric))
             .or_default()
-            .entry(seed as u64)
-            .or_insert(f64::NEG_INFINITY);
-        *slot = slot.max(value);
+            .entry(seed);
+        match (value, notes.get(&cell)) {
+            (Some(v), _) => {
+                let best = match slot.or_insert(SeedValue::Value(v)) {
+                    SeedValue::Value(b) => b,
+                    missing @ SeedValue::Missing(_) => {
+                        *missing = SeedValue::Value(v);
+                        continue;
+                    }
+                };
+                *best = best.max(v);
+            }
+            // Refused for lack of memory: missing unless another grid point has a value.
+            (None, Some(note)) => {
+                slot.or_insert_with(|| SeedValue::Missing(note.clone()));
+            }
+            // An undefined quantity (the cosine at ε = 0): no row, as for a NaN anywhere.
+            (None, None) => {}
+        }
     }
-    let aggregate = if lr_grid_max {
-        "lr-grid max, then mean over seeds"
+    let (mean_label, seed_label) = if opts.lr_grid_max {
+        (AGGREGATE_MEAN_LR_MAX, AGGREGATE_SEED_LR_MAX)
     } else {
-        "mean over seeds"
+        (AGGREGATE_MEAN, AGGREGATE_SEED)
     };
-    Ok(by_point
-        .into_iter()
-        .map(|((x, metric), seeds)| {
-            let values: Vec<f64> = seeds.into_values().collect();
-            let (mean, std) = mean_std(&values);
-            let quartile = |p: f64| crate::stats::quantile(&values, p);
+    let mut rows = Vec::new();
+    for ((model, x, metric), seeds) in by_point {
+        let row = |values: &[f64], aggregate, seed, note: String| {
+            let (mean, std) = if values.is_empty() {
+                (f64::NAN, f64::NAN)
+            } else {
+                mean_std(values)
+            };
+            let quartile = |p: f64| {
+                if values.is_empty() {
+                    f64::NAN
+                } else {
+                    crate::stats::quantile(values, p)
+                }
+            };
             SummaryRow {
                 preset: preset.name.to_string(),
                 panel: panel.name.clone(),
+                model: models[model].choice_name(),
                 key: panel.key.to_string(),
                 x_name: panel.x_name.to_string(),
                 x: x.0,
-                metric,
+                metric: metric.clone(),
                 mean,
                 std,
                 median: quartile(0.5),
@@ -228,9 +359,46 @@ fn summarize_panel(
                 q3: quartile(0.75),
                 seeds: values.len(),
                 aggregate,
+                seed,
+                note,
             }
-        })
-        .collect())
+        };
+        let values: Vec<f64> = seeds
+            .values()
+            .filter_map(|v| match v {
+                SeedValue::Value(v) => Some(*v),
+                SeedValue::Missing(_) => None,
+            })
+            .collect();
+        let missing: Vec<&String> = seeds
+            .values()
+            .filter_map(|v| match v {
+                SeedValue::Missing(note) => Some(note),
+                SeedValue::Value(_) => None,
+            })
+            .collect();
+        let note = match missing.first() {
+            None => String::new(),
+            Some(first) => format!(
+                "not evaluated for {} of {} seeds: {first}",
+                missing.len(),
+                seeds.len()
+            ),
+        };
+        rows.push(row(&values, mean_label, None, note));
+        for (&seed, v) in &seeds {
+            rows.push(match v {
+                SeedValue::Value(v) => row(&[*v], seed_label, Some(seed), String::new()),
+                SeedValue::Missing(note) => row(
+                    &[],
+                    seed_label,
+                    Some(seed),
+                    format!("not evaluated: {note}"),
+                ),
+            });
+        }
+    }
+    Ok(rows)
 }
 
 pub use crate::stats::mean_std;
@@ -257,6 +425,15 @@ fn csv_error(path: &Path, e: csv::Error) -> Error {
     }
 }
 
+/// `x` rounded to six significant digits.
+fn round6(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(5 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
 /// Human names of the metrics in the legends.
 fn legend(metric: &str) -> &str {
     match metric {
@@ -268,24 +445,125 @@ fn legend(metric: &str) -> &str {
     }
 }
 
-fn plot_panel(preset: &Preset, panel: &Panel, rows: &[SummaryRow], stem: &Path) -> Result<()> {
-    let series: Vec<Series> = preset
-        .metrics
-        .iter()
-        .filter_map(|m| {
-            let pts: Vec<&SummaryRow> = rows
+/// The panel's figure: per metric (one colour each), the network's mean over seeds as a solid line
+/// with a ± sd band and the theory's mean as a dashed line; with `per_seed`, every seed's curve
+/// as a thin line (dashed for the theory) beside them. Points that were not evaluated are named
+/// in a note under the legend.
+fn plot_panel(
+    preset: &Preset,
+    panel: &Panel,
+    rows: &[SummaryRow],
+    opts: &ReproduceOptions<'_>,
+    stem: &Path,
+) -> Result<()> {
+    let models = opts.models.list();
+    let mut series = Vec::new();
+    for (color, m) in preset.metrics.iter().enumerate() {
+        for (k, model) in models.iter().enumerate() {
+            let name = model.choice_name();
+            let of = |r: &&SummaryRow| r.metric == *m && r.model == name && r.mean.is_finite();
+            let means: Vec<&SummaryRow> = rows
                 .iter()
-                .filter(|r| r.metric == *m && r.mean.is_finite())
+                .filter(|r| r.seed.is_none())
+                .filter(of)
                 .collect();
-            (!pts.is_empty()).then(|| Series {
-                label: legend(m).to_string(),
-                points: pts.iter().map(|r| (r.x, r.mean)).collect(),
-                errors: Some(pts.iter().map(|r| r.std).collect()),
-            })
-        })
-        .collect();
+            if means.is_empty() {
+                continue;
+            }
+            let network = *model == Model::Network;
+            series.push(Series {
+                label: if k == 0 {
+                    legend(m).into()
+                } else {
+                    String::new()
+                },
+                points: means.iter().map(|r| (r.x, r.mean)).collect(),
+                errors: network.then(|| means.iter().map(|r| r.std).collect()),
+                style: if network {
+                    LineStyle::Solid
+                } else {
+                    LineStyle::Dashed
+                },
+                spread: Spread::Band,
+                color: Some(color),
+            });
+            if !opts.per_seed {
+                continue;
+            }
+            let mut by_seed: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
+            for r in rows.iter().filter(of) {
+                if let Some(seed) = r.seed {
+                    by_seed.entry(seed).or_default().push((r.x, r.mean));
+                }
+            }
+            for points in by_seed.into_values() {
+                series.push(Series {
+                    points,
+                    style: if network {
+                        LineStyle::Thin
+                    } else {
+                        LineStyle::ThinDashed
+                    },
+                    color: Some(color),
+                    ..Series::default()
+                });
+            }
+        }
+    }
     if series.is_empty() {
         return Ok(());
+    }
+    let style = |label: String, style, band| LegendEntry {
+        label,
+        style: Some(style),
+        band,
+        color: None,
+    };
+    let mut legend = Vec::new();
+    let seeds = |n: u64| {
+        if n == 1 {
+            "1 seed".to_string()
+        } else {
+            format!("{n} seeds")
+        }
+    };
+    if models.contains(&Model::Network) {
+        legend.push(style(
+            format!("network: mean ± sd over {}", seeds(opts.seeds)),
+            LineStyle::Solid,
+            true,
+        ));
+    }
+    if models.contains(&Model::Theory) {
+        legend.push(style(
+            format!("theory (infinite width): mean over {}", seeds(opts.seeds)),
+            LineStyle::Dashed,
+            false,
+        ));
+    }
+    if opts.per_seed {
+        legend.push(style("one seed".into(), LineStyle::Thin, false));
+    }
+    for model in models {
+        let name = model.choice_name();
+        let mut xs: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.seed.is_none() && r.model == name && !r.note.is_empty())
+            .map(|r| r.x)
+            .collect();
+        xs.dedup();
+        if !xs.is_empty() {
+            // Six significant digits are enough to name a point.
+            let list: Vec<String> = xs.iter().map(|x| format!("{}", round6(*x))).collect();
+            legend.push(LegendEntry {
+                label: format!(
+                    "{name} not evaluated (out of memory) at {} = {}: see note in summary.csv",
+                    panel.x_name,
+                    list.join(", ")
+                ),
+                ..LegendEntry::default()
+            });
+        }
     }
     let log_x = panel.log_x && series.iter().all(|s| s.points.iter().all(|p| p.0 > 0.0));
     line_chart(
@@ -300,6 +578,7 @@ fn plot_panel(preset: &Preset, panel: &Panel, rows: &[SummaryRow], stem: &Path) 
             log_x,
             y_range: Some((0.0, 1.02)),
             series,
+            legend,
         },
         stem,
     )

@@ -19,7 +19,15 @@
 //! **Shared first stages.** Cells whose configurations differ only in
 //! [`SECOND_STAGE_KEYS`](super::pipeline::SECOND_STAGE_KEYS) (ε, targets, attack, g's training)
 //! share one [`FirstStage`](super::pipeline::FirstStage): the data and f are computed once per
-//! group and each cell continues from them, with the results of running it on its own.
+//! group and each cell continues from them, with the results of running it on its own. Cells
+//! whose configurations differ only in keys their run does not read
+//! ([`unread_keys`](super::pipeline::unread_keys): the width of the theory, …) are computed once
+//! and their rows written for each of them.
+//!
+//! **Memory.** With [`SweepOptions::record_out_of_memory`], a cell refused for lack of memory
+//! ([`Error::OutOfMemory`]) does not stop the sweep: its rows are written with empty values and
+//! the refusal is returned in [`SweepReport::not_evaluated`]. Such a cell counts as incomplete
+//! when the file is read back, so it is tried again on every run.
 
 use std::collections::BTreeSet;
 use std::fs::OpenOptions;
@@ -30,7 +38,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::config::{KEYS, RunConfig, unknown_key};
-use super::pipeline::{METRICS, RunResult, first_stage, first_stage_key, run, run_from};
+use super::pipeline::{METRICS, RunResult, first_stage, first_stage_key, run, run_from, run_key};
 use crate::error::{Error, Result};
 use crate::io::{push_f64, write_atomic};
 
@@ -136,7 +144,7 @@ impl Shard {
 }
 
 /// What a call of [`Sweep::run_to_file`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepReport {
     /// Cells of the whole sweep.
     pub total: usize,
@@ -146,6 +154,9 @@ pub struct SweepReport {
     pub skipped: usize,
     /// Cells run now.
     pub ran: usize,
+    /// Cells refused for lack of memory (with [`SweepOptions::record_out_of_memory`]), as (cell,
+    /// the refusal's message), sorted by cell.
+    pub not_evaluated: Vec<(usize, String)>,
 }
 
 /// Options of [`Sweep::run_to_file`].
@@ -155,6 +166,9 @@ pub struct SweepOptions<'a> {
     pub shard: Option<Shard>,
     /// Called with (cells finished, cells to run) after each cell.
     pub progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    /// Record cells refused for lack of memory as empty values instead of failing (see the module
+    /// documentation).
+    pub record_out_of_memory: bool,
 }
 
 /// The text of a swept value in `run_id` and the CSV columns.
@@ -503,6 +517,21 @@ impl Sweep {
             .collect()
     }
 
+    /// The rows of a cell that was not evaluated: every metric with an empty value.
+    fn rows_not_evaluated(&self, cell: &Cell) -> Vec<TidyRow> {
+        METRICS
+            .iter()
+            .map(|&metric| TidyRow {
+                cell: cell.index,
+                run_id: cell.run_id.clone(),
+                seed: cell.seed,
+                swept: cell.swept.clone(),
+                metric,
+                value: f64::NAN,
+            })
+            .collect()
+    }
+
     /// Runs one cell.
     pub fn run_cell(&self, cell: &Cell) -> Result<Vec<TidyRow>> {
         let result = run(&cell.config).map_err(|e| in_cell(e, cell))?;
@@ -517,7 +546,7 @@ impl Sweep {
             .filter(|c| shard.is_none_or(|s| s.contains(c.index)))
             .collect();
         let done = Mutex::new(Vec::with_capacity(todo.len()));
-        self.run_grouped(&todo, |cell, rows| {
+        self.run_grouped(&todo, false, |cell, rows| {
             lock(&done)?.push((cell.index, rows));
             Ok(())
         })?;
@@ -531,23 +560,55 @@ impl Sweep {
     /// Runs `cells` in parallel and hands each cell's rows to `finished` as soon as it is done.
     /// Cells that share a [`first_stage_key`] (e.g. the ε values of one seed) are grouped: the
     /// group's first stage (data, f and what depends on f alone) is computed once and every cell
-    /// of the group continues from it; the results equal those of running each cell on its own.
-    fn run_grouped<F>(&self, cells: &[&Cell], finished: F) -> Result<()>
+    /// of the group continues from it; cells that share a [`run_key`] are computed once. The
+    /// results equal those of running each cell on its own. With `record_out_of_memory`, cells
+    /// refused for lack of memory get empty rows and are returned with the refusal, sorted by cell.
+    fn run_grouped<F>(
+        &self,
+        cells: &[&Cell],
+        record_out_of_memory: bool,
+        finished: F,
+    ) -> Result<Vec<(usize, String)>>
     where
         F: Fn(&Cell, Vec<TidyRow>) -> Result<()> + Sync,
     {
         let groups = group_by_first_stage(cells)?;
-        groups.par_iter().try_for_each(|group| -> Result<()> {
-            if let [cell] = group.as_slice() {
-                return finished(cell, self.run_cell(cell)?);
+        let missing = Mutex::new(Vec::new());
+        let emit = |same: &[&Cell], result: Result<RunResult>| -> Result<()> {
+            match result {
+                Ok(result) => same
+                    .iter()
+                    .try_for_each(|cell| finished(cell, self.rows_of(cell, &result))),
+                Err(e @ Error::OutOfMemory { .. }) if record_out_of_memory => {
+                    let note = e.to_string();
+                    same.iter().try_for_each(|cell| {
+                        lock(&missing)?.push((cell.index, note.clone()));
+                        finished(cell, self.rows_not_evaluated(cell))
+                    })
+                }
+                Err(e) => Err(in_cell(e, same[0])),
             }
-            let lead = group[0];
-            let first = first_stage(&lead.config).map_err(|e| in_cell(e, lead))?;
-            group.par_iter().try_for_each(|cell| {
-                let result = run_from(&cell.config, &first).map_err(|e| in_cell(e, cell))?;
-                finished(cell, self.rows_of(cell, &result))
-            })
-        })
+        };
+        groups.par_iter().try_for_each(|group| -> Result<()> {
+            if let [same] = group.as_slice() {
+                return emit(same, run(&same[0].config));
+            }
+            let lead = group[0][0];
+            match first_stage(&lead.config) {
+                Ok(first) => group
+                    .par_iter()
+                    .try_for_each(|same| emit(same, run_from(&same[0].config, &first))),
+                Err(e) => {
+                    let all: Vec<&Cell> = group.iter().flatten().copied().collect();
+                    emit(&all, Err(e))
+                }
+            }
+        })?;
+        let mut missing = missing
+            .into_inner()
+            .map_err(|_| Error::numerical("sweep", "note list lock poisoned"))?;
+        missing.sort();
+        Ok(missing)
     }
 
     /// Writes `cells.csv` (cell, run_id, seed, swept keys) atomically.
@@ -588,7 +649,7 @@ impl Sweep {
         let file = Mutex::new(file);
         let finished = std::sync::atomic::AtomicUsize::new(0);
         let total = todo.len();
-        self.run_grouped(&todo, |_, rows| {
+        let not_evaluated = self.run_grouped(&todo, opts.record_out_of_memory, |_, rows| {
             let records: Vec<Vec<String>> = rows.iter().map(TidyRow::record).collect();
             let bytes = encode_records(None, &records).map_err(|e| Error::io(results, e))?;
             append_block(&mut *lock(&file)?, &bytes).map_err(|e| appended_error(results, e))?;
@@ -605,6 +666,7 @@ impl Sweep {
             in_shard: in_shard.len(),
             skipped: in_shard.len() - todo.len(),
             ran: todo.len(),
+            not_evaluated,
         })
     }
 
@@ -644,8 +706,10 @@ impl Sweep {
                     ),
                 ));
             }
+            // A block of empty values is a cell refused for lack of memory: tried again.
             let complete = block.len() == METRICS.len()
                 && block.iter().zip(METRICS).all(|(r, m)| r[metric_col] == *m)
+                && block.iter().any(|r| !r[metric_col + 1].is_empty())
                 && !done.contains(&index);
             if complete {
                 done.insert(index);
@@ -733,19 +797,26 @@ fn appended_error(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-/// Splits `cells` into groups with equal [`first_stage_key`]s, each group and the groups in the
-/// order of their first cell.
-fn group_by_first_stage<'a>(cells: &[&'a Cell]) -> Result<Vec<Vec<&'a Cell>>> {
+/// Splits `cells` into groups with equal [`first_stage_key`]s, and each group into runs with
+/// equal [`run_key`]s; groups, runs and cells in the order of their first cell.
+fn group_by_first_stage<'a>(cells: &[&'a Cell]) -> Result<Vec<Vec<Vec<&'a Cell>>>> {
     let mut position: std::collections::HashMap<String, usize> = Default::default();
-    let mut groups: Vec<Vec<&Cell>> = Vec::new();
+    let mut runs: std::collections::HashMap<String, (usize, usize)> = Default::default();
+    let mut groups: Vec<Vec<Vec<&Cell>>> = Vec::new();
     for &cell in cells {
-        let key = first_stage_key(&cell.config)?;
         let next = groups.len();
-        let g = *position.entry(key).or_insert(next);
+        let g = *position
+            .entry(first_stage_key(&cell.config)?)
+            .or_insert(next);
         if g == next {
             groups.push(Vec::new());
         }
-        groups[g].push(cell);
+        let next = groups[g].len();
+        let (_, r) = *runs.entry(run_key(&cell.config)?).or_insert((g, next));
+        if r == next {
+            groups[g].push(Vec::new());
+        }
+        groups[g][r].push(cell);
     }
     Ok(groups)
 }
