@@ -19,6 +19,7 @@ fn every_preset_expands_to_valid_cells_quick_and_full() {
                         lr_grid_max,
                         models: Models::Both,
                         per_seed: false,
+                        targets: None,
                         progress: None,
                     };
                     let sweep = panel_spec(&p, panel, &opts).unwrap().expand().unwrap();
@@ -88,6 +89,7 @@ fn a_preset_run_summarises_mean_and_spread_over_seeds() {
             lr_grid_max: false,
             models: Models::Network,
             per_seed: false,
+            targets: None,
             progress: None,
         },
     )

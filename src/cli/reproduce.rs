@@ -12,6 +12,7 @@ use super::Outputs;
 use super::args::choice;
 use super::output::{progress_bar, say};
 use ntk_perturb::error::{Error, Result};
+use ntk_perturb::perturbation::TargetKind;
 use ntk_perturb::study::experiment::maps::{map_panels, run_map};
 use ntk_perturb::study::experiment::presets::{NAMES, preset};
 use ntk_perturb::study::experiment::{Models, ReproduceOptions, run_preset};
@@ -62,6 +63,10 @@ pub struct ReproduceArgs {
     /// row per seed).
     #[arg(long)]
     pub per_seed: bool,
+    /// Target labels y^adv for every panel: `random` (the authors' code; the presets' default),
+    /// `flipped` (the paper's framing, y^adv = −y) or `balanced` (random with equal counts, §6.5).
+    #[arg(long, value_parser = choice::<TargetKind>(), value_name = "KIND")]
+    pub targets: Option<TargetKind>,
     /// Grid points per axis of the decision maps (`maps` only) [default: 400, 100 with --quick].
     #[arg(long)]
     pub resolution: Option<usize>,
@@ -129,6 +134,7 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
             lr_grid_max: args.lr_grid_max,
             models: args.model.unwrap_or(Models::Both),
             per_seed: args.per_seed,
+            targets: args.targets,
             progress: Some(&progress),
         },
     )?;

@@ -23,6 +23,7 @@ use super::presets::{Panel, Preset};
 use super::sweep::{SweepOptions, SweepSpec};
 use crate::choice::Choice;
 use crate::error::{Error, Result};
+use crate::perturbation::TargetKind;
 use crate::plot::{LegendEntry, LineChart, LineStyle, Series, Spread, line_chart};
 
 crate::named_enum! {
@@ -59,6 +60,8 @@ pub struct ReproduceOptions<'a> {
     pub models: Models,
     /// Draw every seed's curve as a thin line beside the mean (the table always has them).
     pub per_seed: bool,
+    /// Target labels for every panel instead of the preset's (random, as in the authors' code).
+    pub targets: Option<TargetKind>,
     /// Called with (panel index, cells finished, cells to run).
     pub progress: Option<&'a (dyn Fn(usize, usize, usize) + Sync)>,
 }
@@ -216,6 +219,9 @@ pub fn panel_spec(
     opts: &ReproduceOptions<'_>,
 ) -> Result<SweepSpec> {
     let mut base = panel.base.clone();
+    if let Some(targets) = opts.targets {
+        base.targets = targets;
+    }
     let models = opts.models.list();
     base.model = models[0];
     let mut spec = SweepSpec::from_run(&base)?.vary(panel.key, panel.values.clone())?;
