@@ -17,6 +17,7 @@ fn every_preset_expands_to_valid_cells_quick_and_full() {
                     let opts = ReproduceOptions {
                         seeds: 2,
                         lr_grid_max,
+                        shard: None,
                         progress: None,
                     };
                     let sweep = panel_spec(&p, panel, &opts).unwrap().expand().unwrap();
@@ -83,6 +84,7 @@ fn a_preset_run_summarises_mean_and_spread_over_seeds() {
         &ReproduceOptions {
             seeds: 3,
             lr_grid_max: false,
+            shard: None,
             progress: None,
         },
     )

@@ -13,7 +13,7 @@ use toml::Value;
 
 use super::config::KEYS;
 use super::presets::{Panel, Preset};
-use super::sweep::{SweepOptions, SweepSpec};
+use super::sweep::{Shard, SweepOptions, SweepSpec};
 use crate::error::{Error, Result};
 use crate::plot::{LineChart, Series, line_chart};
 
@@ -24,6 +24,9 @@ pub struct ReproduceOptions<'a> {
     pub seeds: u64,
     /// Maximise each metric over the learning-rate grid before averaging over seeds.
     pub lr_grid_max: bool,
+    /// Run only this shard's cells of every panel, and write neither summary nor figures (they come
+    /// from [`super::merge::merge_preset`] once every shard is done).
+    pub shard: Option<Shard>,
     /// Called with (panel index, cells finished, cells to run).
     pub progress: Option<&'a (dyn Fn(usize, usize, usize) + Sync)>,
 }
@@ -60,7 +63,8 @@ pub struct SummaryRow {
 }
 
 /// Runs every panel of `preset` into `dir/<panel>/results.csv` (resuming complete cells), writes
-/// `dir/summary.csv` and `dir/<preset>-<panel>.svg/.png`, and returns the summary.
+/// `dir/summary.csv` and `dir/<preset>-<panel>.svg/.png`, and returns the summary (empty for a
+/// shard, which writes only the panels' files).
 pub fn run_preset(
     preset: &Preset,
     dir: &Path,
@@ -83,10 +87,13 @@ pub fn run_preset(
         sweep.run_to_file(
             &results,
             &SweepOptions {
-                shard: None,
+                shard: opts.shard,
                 progress: Some(&progress),
             },
         )?;
+        if opts.shard.is_some() {
+            continue;
+        }
         let rows = summarize_panel(preset, panel, &results, opts.lr_grid_max)?;
         plot_panel(
             preset,
@@ -96,7 +103,9 @@ pub fn run_preset(
         )?;
         summary.extend(rows);
     }
-    crate::io::write_rows(&dir.join("summary.csv"), &summary)?;
+    if opts.shard.is_none() {
+        crate::io::write_rows(&dir.join("summary.csv"), &summary)?;
+    }
     Ok(summary)
 }
 
