@@ -95,6 +95,14 @@ pub fn run(args: MergeArgs) -> Result<()> {
             let panels = super::reproduce::merge(&recorded, threads, &dirs, &out)?;
             format!("{panels} panels of `reproduce {}`", recorded.name)
         }
+        "" => {
+            return Err(Error::File {
+                path: first.path.join("config.toml").display().to_string(),
+                message: "no `command` key: not the directory of an `experiment` or `reproduce` \
+                          run (for a preset, give the run's directory, not a panel's)"
+                    .into(),
+            });
+        }
         other => {
             return Err(Error::File {
                 path: first.path.join("config.toml").display().to_string(),

@@ -24,11 +24,8 @@ use std::path::{Path, PathBuf};
 use super::presets::Preset;
 use super::reproduce::{ReproduceOptions, SummaryRow, panel_spec, run_preset};
 use super::selection::write_selected_rows;
-use super::sweep::{Shard, Sweep, SweepSpec, write_records};
+use super::sweep::{CellRecords, Shard, Sweep, SweepSpec, write_records};
 use crate::error::{Error, Result};
-
-/// The records of a results file by cell index.
-type CellRecords = BTreeMap<usize, Vec<Vec<String>>>;
 
 /// One output directory to merge: its path, its parsed `config.toml` and its shard.
 #[derive(Debug, Clone)]

@@ -34,6 +34,9 @@ use super::pipeline::{METRICS, RunResult, first_stage, first_stage_key, run, run
 use crate::error::{Error, Result};
 use crate::io::{push_f64, write_atomic};
 
+/// The CSV records of a results file by cell index.
+pub(super) type CellRecords = BTreeMap<usize, Vec<Vec<String>>>;
+
 /// The extra key of a sweep: `seeds = K`.
 pub const SEEDS_KEY: &str = "seeds";
 
@@ -621,7 +624,7 @@ impl Sweep {
         &self,
         path: &Path,
         header: &[String],
-    ) -> Result<(BTreeMap<usize, Vec<Vec<String>>>, bool)> {
+    ) -> Result<(CellRecords, bool)> {
         let (records, dirty) = match std::fs::read(path) {
             Ok(bytes) if !bytes.is_empty() => self.read_records(path, &bytes, header)?,
             Ok(_) => (Vec::new(), true),
