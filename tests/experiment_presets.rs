@@ -20,6 +20,7 @@ fn every_preset_expands_to_valid_cells_quick_and_full() {
                         models: Models::Both,
                         per_seed: false,
                         targets: None,
+                        shard: None,
                         progress: None,
                     };
                     let sweep = panel_spec(&p, panel, &opts).unwrap().expand().unwrap();
@@ -90,6 +91,7 @@ fn a_preset_run_summarises_mean_and_spread_over_seeds() {
             models: Models::Network,
             per_seed: false,
             targets: None,
+            shard: None,
             progress: None,
         },
     )

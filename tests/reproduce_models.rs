@@ -245,6 +245,7 @@ fn a_theory_point_that_does_not_fit_in_memory_is_a_noted_empty_row() {
             models: Models::Theory,
             per_seed: false,
             targets: None,
+            shard: None,
             progress: None,
         },
     )

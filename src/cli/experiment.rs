@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::Outputs;
 use super::output::{ResolvedConfig, progress_bar, say};
 use ntk_perturb::error::{Error, Result};
+use ntk_perturb::study::experiment::merge::{self, ShardDir};
 use ntk_perturb::study::experiment::{
     Shard, SweepOptions, SweepSpec, conditions, write_selected_rows,
 };
@@ -60,6 +61,13 @@ struct Resolved<'a> {
     sweep: &'a toml::Table,
 }
 
+impl Resolved<'_> {
+    /// Writes `dir/config.toml`.
+    fn write(&self, dir: &Path, threads: usize) -> Result<()> {
+        ntk_perturb::io::write_config(dir, &ResolvedConfig::new("experiment", threads, self))
+    }
+}
+
 const RESULTS: &str = "results.csv";
 const CELLS: &str = "cells.csv";
 
@@ -89,10 +97,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         seed: args.seed,
         sweep: sweep.resolved(),
     };
-    ntk_perturb::io::write_config(
-        out.path(),
-        &ResolvedConfig::new("experiment", threads, &resolved),
-    )?;
+    resolved.write(out.path(), threads)?;
     sweep.write_cells(&out.file(CELLS))?;
     write_selected_rows(&sweep, out.path())?;
     // From here on results.csv grows cell by cell and is kept on failure, for --resume.
@@ -162,4 +167,36 @@ fn check_same_sweep(dir: &Path, sweep: &toml::Table) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Merges the shards of one `experiment` sweep in `dirs` into `out`, writing config.toml as the
+/// unsharded run does (the first shard's arguments without the shard); returns the cell count.
+pub fn merge(threads: usize, dirs: &[ShardDir], out: &Outputs) -> Result<usize> {
+    let sweep = merge::recorded_sweep(dirs)?;
+    let first = &dirs[0];
+    let config = first
+        .get("args.config")
+        .and_then(toml::Value::as_str)
+        .unwrap_or_default();
+    let seed = match first.get("args.seed") {
+        None => None,
+        Some(v) => Some(
+            v.as_integer()
+                .and_then(|s| u64::try_from(s).ok())
+                .ok_or_else(|| Error::File {
+                    path: first.path.join("config.toml").display().to_string(),
+                    message: format!("args.seed = {v} is not a seed"),
+                })?,
+        ),
+    };
+    let report = merge::merge_sweep(&sweep, dirs, out.path())?;
+    let recorded = first.get("args.sweep").and_then(toml::Value::as_table);
+    Resolved {
+        config: Path::new(config),
+        shard: None,
+        seed,
+        sweep: recorded.unwrap_or(sweep.resolved()),
+    }
+    .write(out.path(), threads)?;
+    Ok(report.cells)
 }

@@ -9,6 +9,7 @@ mod data_cmd;
 mod dynamics_cmd;
 mod experiment;
 mod gram;
+mod merge;
 mod output;
 mod parallel;
 mod perturb;
@@ -52,6 +53,8 @@ pub enum Command {
     Experiment(experiment::ExperimentArgs),
     /// Reproduce a figure of the paper (§7.3) from a preset: sweeps, summary and plots.
     Reproduce(reproduce::ReproduceArgs),
+    /// Combine the output directories of the shards (--shard k/n) of one experiment or reproduce run.
+    Merge(merge::MergeArgs),
     /// Adversarial perturbations along the net, lin, sum or kernel direction (§5, §13.3).
     Perturb(perturb::PerturbArgs),
     /// Cosines and residual split of the network's perturbation over widths and times (§5.3).
@@ -128,6 +131,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args),
         Command::Experiment(args) => experiment::run(args),
         Command::Reproduce(args) => reproduce::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Perturb(args) => perturb::run(args),
         Command::Parallel(args) => parallel::run(args),
         Command::Crosscheck(args) => crosscheck::run(args),

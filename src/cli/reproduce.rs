@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Args;
 use ntk_perturb::choice::Choice;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Outputs;
 use super::args::choice;
@@ -14,13 +14,14 @@ use super::output::{progress_bar, say};
 use ntk_perturb::error::{Error, Result};
 use ntk_perturb::perturbation::TargetKind;
 use ntk_perturb::study::experiment::maps::{map_panels, run_map};
-use ntk_perturb::study::experiment::presets::{NAMES, preset};
-use ntk_perturb::study::experiment::{Models, ReproduceOptions, run_preset};
+use ntk_perturb::study::experiment::merge::{ShardDir, merge_preset};
+use ntk_perturb::study::experiment::presets::{NAMES, Preset, preset};
+use ntk_perturb::study::experiment::{Models, ReproduceOptions, Shard, run_preset};
 
 /// Arguments of `reproduce`.
-#[derive(Debug, Clone, Args, Serialize)]
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 #[command(
-    after_help = "Example:\n  ntk-perturb reproduce shifted-gauss-a --quick --out out/shifted-gauss-a\n  ntk-perturb reproduce mnist-a --quick --out out/mnist-a\n  ntk-perturb reproduce mnist-a --seeds 5 --lr-grid-max --out out/mnist-a-full\n  ntk-perturb reproduce mnist-a --quick --panel eps,width --out out/mnist-a-eps-width\n\nPresets: shifted-gauss-a, shifted-gauss-b, gauss-a, gauss-b, mnist-a, mnist-b, fmnist-a,\nfmnist-b (accuracy figures of §7.3: standard accuracy, perturbation accuracy and agreement\nagainst d, ε, m, γ, N, T_f, T_g) cossim (cosine similarity of perturbations and the\nweighted sum of training samples) and maps (decision maps on the class-mean plane). Writes <panel>/results.csv (tidy, resumable),\n<panel>/config.toml (the panel's sweep; `ntk-perturb experiment <panel>/config.toml` reruns it),\nsummary.csv (preset,panel,model,key,x_name,x,metric,mean,std,median,q1,q3,seeds,aggregate,seed,note:\nstatistics over seeds and one row per seed), NAME-<panel>.svg/.png (network solid with a ± sd\nband, theory dashed) and config.toml."
+    after_help = "Example:\n  ntk-perturb reproduce shifted-gauss-a --quick --out out/shifted-gauss-a\n  ntk-perturb reproduce mnist-a --quick --out out/mnist-a\n  ntk-perturb reproduce mnist-a --seeds 5 --lr-grid-max --out out/mnist-a-full\n  ntk-perturb reproduce mnist-a --quick --panel eps,width --out out/mnist-a-eps-width\n  ntk-perturb reproduce mnist-a --quick --shard 0/2 --out out/part0   # and 1/2 into out/part1, then\n  ntk-perturb merge --out out/mnist-a out/part0 out/part1\n\nPresets: shifted-gauss-a, shifted-gauss-b, gauss-a, gauss-b, mnist-a, mnist-b, fmnist-a,\nfmnist-b (accuracy figures of §7.3: standard accuracy, perturbation accuracy and agreement\nagainst d, ε, m, γ, N, T_f, T_g) cossim (cosine similarity of perturbations and the\nweighted sum of training samples) and maps (decision maps on the class-mean plane). Writes <panel>/results.csv (tidy, resumable),\n<panel>/config.toml (the panel's sweep; `ntk-perturb experiment <panel>/config.toml` reruns it),\nsummary.csv (preset,panel,model,key,x_name,x,metric,mean,std,median,q1,q3,seeds,aggregate,seed,note:\nstatistics over seeds and one row per seed), NAME-<panel>.svg/.png (network solid with a ± sd\nband, theory dashed) and config.toml."
 )]
 pub struct ReproduceArgs {
     /// Preset name.
@@ -67,12 +68,48 @@ pub struct ReproduceArgs {
     /// `flipped` (the paper's framing, y^adv = −y) or `balanced` (random with equal counts, §6.5).
     #[arg(long, value_parser = choice::<TargetKind>(), value_name = "KIND")]
     pub targets: Option<TargetKind>,
+    /// Run only the cells with cell % n == k of every panel (no summary or figures); combine the
+    /// n output directories with `ntk-perturb merge`.
+    #[arg(long, value_name = "k/n")]
+    pub shard: Option<String>,
     /// Grid points per axis of the decision maps (`maps` only) [default: 400, 100 with --quick].
     #[arg(long)]
     pub resolution: Option<usize>,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// The preset `args` asks for: its panels chosen, its seed replaced.
+fn chosen_preset(args: &ReproduceArgs) -> Result<Preset> {
+    let mut p = preset(&args.name, args.quick)?;
+    let names: Vec<&str> = p.panels.iter().map(|panel| panel.name.as_str()).collect();
+    let keep = chosen_panels(&args.name, &args.panel, &names)?;
+    let mut index = 0;
+    p.panels.retain(|_| {
+        index += 1;
+        keep.contains(&(index - 1))
+    });
+    if let Some(seed) = args.seed {
+        p.panels.iter_mut().for_each(|panel| panel.base.seed = seed);
+    }
+    Ok(p)
+}
+
+/// The library options of `args`.
+fn options<'a>(
+    args: &ReproduceArgs,
+    progress: Option<&'a (dyn Fn(usize, usize, usize) + Sync)>,
+) -> Result<ReproduceOptions<'a>> {
+    Ok(ReproduceOptions {
+        seeds: args.seeds,
+        lr_grid_max: args.lr_grid_max,
+        models: args.model.unwrap_or(Models::Both),
+        per_seed: args.per_seed,
+        targets: args.targets,
+        shard: args.shard.as_deref().map(Shard::parse).transpose()?,
+        progress,
+    })
 }
 
 /// Runs `reproduce`.
@@ -94,19 +131,16 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
                  the theory's surrogates f̂ and ĝ, for one seed",
             ));
         }
+        if args.shard.is_some() {
+            return Err(Error::invalid(
+                "--shard",
+                "the decision maps are not a sweep; run `reproduce maps` whole",
+            ));
+        }
         return run_maps(&args, threads);
     }
-    let mut p = preset(&args.name, args.quick)?;
-    let names: Vec<&str> = p.panels.iter().map(|panel| panel.name.as_str()).collect();
-    let keep = chosen_panels(&args.name, &args.panel, &names)?;
-    let mut index = 0;
-    p.panels.retain(|_| {
-        index += 1;
-        keep.contains(&(index - 1))
-    });
-    if let Some(seed) = args.seed {
-        p.panels.iter_mut().for_each(|panel| panel.base.seed = seed);
-    }
+    let p = chosen_preset(&args)?;
+    options(&args, None)?;
     let out = Outputs::prepare(&args.out, args.force || args.resume)?;
     if args.force {
         for panel in &p.panels {
@@ -126,19 +160,22 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
         bar.set_message(format!("{} {done}/{total}", p.panels[panel].name));
     };
     let start = Instant::now();
-    let summary = run_preset(
-        &p,
-        &dir,
-        &ReproduceOptions {
-            seeds: args.seeds,
-            lr_grid_max: args.lr_grid_max,
-            models: args.model.unwrap_or(Models::Both),
-            per_seed: args.per_seed,
-            targets: args.targets,
-            progress: Some(&progress),
-        },
-    )?;
+    let summary = run_preset(&p, &dir, &options(&args, Some(&progress))?)?;
     bar.finish_and_clear();
+    if let Some(shard) = &args.shard {
+        say(
+            args.quiet,
+            format!(
+                "reproduce {} shard {shard}: {} panels in {:.1} s -> {} (combine the shards with \
+                 `ntk-perturb merge --out DIR <their directories>`)",
+                args.name,
+                p.panels.len(),
+                start.elapsed().as_secs_f64(),
+                dir.display()
+            ),
+        );
+        return Ok(());
+    }
     let models = args.model.unwrap_or(Models::Both).list();
     for panel in &p.panels {
         for model in models {
@@ -195,6 +232,27 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+/// Merges the shards of one `reproduce` run, recorded in `dirs` with the arguments `recorded`
+/// (those of the shards with the shard removed), into `out`; writes config.toml as the unsharded
+/// run does and returns the number of panels.
+pub fn merge(
+    recorded: &ReproduceArgs,
+    threads: usize,
+    dirs: &[ShardDir],
+    out: &Outputs,
+) -> Result<usize> {
+    if recorded.name == "maps" {
+        return Err(Error::invalid(
+            "DIR",
+            "`reproduce maps` is not run in shards; there is nothing to merge",
+        ));
+    }
+    let p = chosen_preset(recorded)?;
+    out.write_config("reproduce", threads, recorded)?;
+    merge_preset(&p, &options(recorded, None)?, dirs, out.path())?;
+    Ok(p.panels.len())
 }
 
 /// `reproduce maps`: the eight decision maps of §7.3.

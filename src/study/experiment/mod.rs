@@ -6,7 +6,9 @@
 //! * [`conditions`]: the surrogates f̂, ĝ (§6.2), the main terms of §6.1 and conditions C1–C3
 //!   per test point (our reconstruction of §6.3; the paper's exact form is unverified);
 //! * [`sweep`]: list-valued keys expanded to cells ([`SweepSpec`], [`Sweep`]), run in parallel into
-//!   one tidy `results.csv` that survives interruptions.
+//!   one tidy `results.csv` that survives interruptions, whole or as shards `k/n`;
+//! * [`merge`]: the output directories of the shards of a sweep or preset combined into the
+//!   directory of the unsharded run ([`merge_sweep`], [`merge_preset`]).
 //!
 //! From Rust, a sweep is built from a configuration value and run in memory or to a file:
 //!
@@ -25,6 +27,7 @@ pub mod conditions;
 pub mod config;
 pub mod config_file;
 pub mod maps;
+pub mod merge;
 pub mod pipeline;
 pub mod presets;
 pub mod reproduce;
@@ -33,6 +36,7 @@ pub mod sweep;
 
 pub use conditions::{ConditionSummary, ConditionTerms};
 pub use config::{DatasetKind, KEYS, Model, RunConfig, Scenario};
+pub use merge::{MergeReport, ShardDir, merge_preset, merge_sweep};
 pub use pipeline::{
     FirstStage, METRICS, Metrics, RunDetail, RunResult, SECOND_STAGE_KEYS, first_stage,
     first_stage_key, run, run_detailed, run_from, run_key, unread_keys,

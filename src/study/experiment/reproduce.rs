@@ -20,7 +20,7 @@ use toml::Value;
 
 use super::config::{KEYS, Model};
 use super::presets::{Panel, Preset};
-use super::sweep::{SweepOptions, SweepSpec};
+use super::sweep::{Shard, SweepOptions, SweepSpec};
 use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::perturbation::TargetKind;
@@ -62,6 +62,9 @@ pub struct ReproduceOptions<'a> {
     pub per_seed: bool,
     /// Target labels for every panel instead of the preset's (random, as in the authors' code).
     pub targets: Option<TargetKind>,
+    /// Run only this shard's cells of every panel, and write neither summary nor figures (they come
+    /// from [`super::merge::merge_preset`] once every shard is done).
+    pub shard: Option<Shard>,
     /// Called with (panel index, cells finished, cells to run).
     pub progress: Option<&'a (dyn Fn(usize, usize, usize) + Sync)>,
 }
@@ -128,7 +131,8 @@ fn finite_or_empty<S: Serializer>(v: &f64, s: S) -> std::result::Result<S::Ok, S
 }
 
 /// Runs every panel of `preset` into `dir/<panel>/results.csv` (resuming complete cells), writes
-/// `dir/summary.csv` and `dir/<preset>-<panel>.svg/.png`, and returns the summary.
+/// `dir/summary.csv` and `dir/<preset>-<panel>.svg/.png`, and returns the summary (empty for a
+/// shard, which writes only the panels' files).
 pub fn run_preset(
     preset: &Preset,
     dir: &Path,
@@ -151,11 +155,14 @@ pub fn run_preset(
         let report = sweep.run_to_file(
             &results,
             &SweepOptions {
-                shard: None,
+                shard: opts.shard,
                 progress: Some(&progress),
                 record_out_of_memory: true,
             },
         )?;
+        if opts.shard.is_some() {
+            continue;
+        }
         let notes: BTreeMap<usize, String> = report.not_evaluated.into_iter().collect();
         let rows = summarize_panel(preset, panel, &results, opts, &notes)?;
         plot_panel(
@@ -167,7 +174,9 @@ pub fn run_preset(
         )?;
         summary.extend(rows);
     }
-    crate::io::write_rows(&dir.join("summary.csv"), &summary)?;
+    if opts.shard.is_none() {
+        crate::io::write_rows(&dir.join("summary.csv"), &summary)?;
+    }
     Ok(summary)
 }
 

@@ -29,7 +29,7 @@
 //! the refusal is returned in [`SweepReport::not_evaluated`]. Such a cell counts as incomplete
 //! when the file is read back, so it is tried again on every run.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
@@ -41,6 +41,9 @@ use super::config::{KEYS, RunConfig, unknown_key};
 use super::pipeline::{METRICS, RunResult, first_stage, first_stage_key, run, run_from, run_key};
 use crate::error::{Error, Result};
 use crate::io::{push_f64, write_atomic};
+
+/// The CSV records of a results file by cell index.
+pub(super) type CellRecords = BTreeMap<usize, Vec<Vec<String>>>;
 
 /// The extra key of a sweep: `seeds = K`.
 pub const SEEDS_KEY: &str = "seeds";
@@ -673,6 +676,23 @@ impl Sweep {
     /// Reads an existing results file, drops incomplete cells (rewriting the file atomically when
     /// it had any) and returns the complete cells. Creates the file with its header when absent.
     fn recover(&self, path: &Path, header: &[String]) -> Result<BTreeSet<usize>> {
+        let (complete, dirty) = self.read_complete(path, header)?;
+        if dirty {
+            let kept: Vec<Vec<String>> = complete.values().flatten().cloned().collect();
+            write_records(path, header, &kept)?;
+        }
+        Ok(complete.into_keys().collect())
+    }
+
+    /// The complete cells of the results file at `path` (by index, each with its records in file
+    /// order; a missing file has none), and whether the file holds anything else: a missing header,
+    /// a partial line, an incomplete or repeated cell. Only the first complete block of a cell
+    /// counts. The file is not changed.
+    pub(super) fn read_complete(
+        &self,
+        path: &Path,
+        header: &[String],
+    ) -> Result<(CellRecords, bool)> {
         let (records, dirty) = match std::fs::read(path) {
             Ok(bytes) if !bytes.is_empty() => self.read_records(path, &bytes, header)?,
             Ok(_) => (Vec::new(), true),
@@ -680,8 +700,7 @@ impl Sweep {
             Err(e) => return Err(Error::io(path, e)),
         };
         let metric_col = header.len() - 2;
-        let mut done = BTreeSet::new();
-        let mut kept = Vec::new();
+        let mut done = BTreeMap::new();
         let mut dropped = false;
         let mut i = 0;
         while i < records.len() {
@@ -710,19 +729,15 @@ impl Sweep {
             let complete = block.len() == METRICS.len()
                 && block.iter().zip(METRICS).all(|(r, m)| r[metric_col] == *m)
                 && block.iter().any(|r| !r[metric_col + 1].is_empty())
-                && !done.contains(&index);
+                && !done.contains_key(&index);
             if complete {
-                done.insert(index);
-                kept.extend_from_slice(block);
+                done.insert(index, block.to_vec());
             } else {
                 dropped = true;
             }
             i = j;
         }
-        if dirty || dropped {
-            write_records(path, header, &kept)?;
-        }
-        Ok(done)
+        Ok((done, dirty || dropped))
     }
 
     /// Parses the complete lines of a results file; returns the records and whether a partial last
@@ -857,7 +872,7 @@ fn encode_records(header: Option<&[String]>, records: &[Vec<String>]) -> std::io
 }
 
 /// Writes a header and records as CSV, atomically.
-fn write_records(path: &Path, header: &[String], records: &[Vec<String>]) -> Result<()> {
+pub(super) fn write_records(path: &Path, header: &[String], records: &[Vec<String>]) -> Result<()> {
     let bytes = encode_records(Some(header), records).map_err(|e| Error::io(path, e))?;
     write_atomic(path, |w| {
         w.write_all(&bytes).map_err(|e| Error::io(path, e))
