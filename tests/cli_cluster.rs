@@ -210,8 +210,8 @@ fn reproduce_shards_merge_to_the_unsharded_run_with_summary_and_figures() {
         // A shard writes its panels' cells but no summary or figure.
         assert!(!root.join(&dir).join("out/summary.csv").exists());
         let eps = cells_of(&root.join(&dir).join("out/eps/results.csv"));
-        // eps: 4 values × 2 seeds = 8 cells.
-        assert_eq!(eps, (k..8).step_by(3).collect::<Vec<_>>());
+        // eps: 4 values × 2 models (network, theory) × 2 seeds = 16 cells.
+        assert_eq!(eps, (k..16).step_by(3).collect::<Vec<_>>());
     }
     let o = run_in(
         &root.join("merged"),
