@@ -115,27 +115,23 @@ impl FlowSpec {
     /// Checks the specification: ODE tolerances for logistic/exponential, t = ∞ for mse only, a
     /// valid architecture, and a valid network when one is sampled.
     pub fn validate(&self) -> Result<()> {
-        validate(self)
+        if matches!(self.loss, Loss::Logistic | Loss::Exponential) {
+            self.ode.validate()?;
+        }
+        if self.loss != Loss::Mse
+            && let Some(t) = self.times.iter().find(|t| t.is_infinite())
+        {
+            return Err(Error::invalid(
+                "times",
+                format!("t = {t} is only defined for `loss` = mse"),
+            ));
+        }
+        self.network.arch.validate()?;
+        if needs_network(self) {
+            self.network.validate()?;
+        }
+        Ok(())
     }
-}
-
-fn validate(spec: &FlowSpec) -> Result<()> {
-    if matches!(spec.loss, Loss::Logistic | Loss::Exponential) {
-        spec.ode.validate()?;
-    }
-    if spec.loss != Loss::Mse
-        && let Some(t) = spec.times.iter().find(|t| t.is_infinite())
-    {
-        return Err(Error::invalid(
-            "times",
-            format!("t = {t} is only defined for `loss` = mse"),
-        ));
-    }
-    spec.network.arch.validate()?;
-    if needs_network(spec) {
-        spec.network.validate()?;
-    }
-    Ok(())
 }
 
 fn needs_network(spec: &FlowSpec) -> bool {
@@ -150,7 +146,7 @@ pub fn flow_of_dataset(
     test: Option<&Dataset>,
     spec: &FlowSpec,
 ) -> Result<FlowRun> {
-    validate(spec)?;
+    spec.validate()?;
     memory::ensure_fits(
         "the training dynamics (Gram matrices and their solver)",
         memory_bytes(train.n(), test.map_or(0, |t| t.n()), spec.loss),

@@ -74,22 +74,16 @@ impl PerturbSpec {
     pub fn validate(&self) -> Result<()> {
         self.network.validate()?;
         steps_for(self.time, self.lr)?;
-        let parameter = match self.budget {
+        // ε = c·√d (L2) or c (L∞) is finite and ≥ 0 exactly when c is, so d = 1 checks the budget
+        // as given; an error about ε is reported for the parameter the user set.
+        let given = match self.budget {
             Budget::Eps(_) => "eps",
             Budget::PerCoordinate(_) => "eps_per_coordinate",
         };
-        let raw = match self.budget {
-            Budget::Eps(v) | Budget::PerCoordinate(v) => v,
-        };
-        let opts = AttackOptions {
-            eps: raw,
-            ..self.attack(1)
-        };
-        opts.validate().map_err(|e| match e {
-            Error::InvalidArgument {
-                parameter: flag,
-                message,
-            } if flag == "eps" => Error::invalid(parameter, message),
+        self.attack(1).validate().map_err(|e| match e {
+            Error::InvalidArgument { parameter, message } if parameter == "eps" => {
+                Error::invalid(given, message)
+            }
             e => e,
         })
     }
