@@ -309,7 +309,7 @@ fn parallel_writes_tidy_tables() {
     let dir = tmp.path().join("par");
     let (header, rows) = read_table(&std::fs::read_to_string(dir.join("parallel.csv")).unwrap());
     assert_eq!(header, ["width", "time", "seed", "quantity", "value"]);
-    assert_eq!(rows.len(), 2 * 2 * 2 * 15);
+    assert_eq!(rows.len(), 2 * 2 * 2 * 19);
     for q in [
         "cos_net_sum",
         "cos_net_lin",
@@ -327,7 +327,30 @@ fn parallel_writes_tidy_tables() {
         header,
         ["width", "time", "quantity", "mean", "std", "seeds"]
     );
-    assert_eq!(rows.len(), 2 * 2 * 15);
+    assert_eq!(rows.len(), 2 * 2 * 19);
+    let (header, rows) =
+        read_table(&std::fs::read_to_string(dir.join("parallel_fit.csv")).unwrap());
+    assert_eq!(
+        header,
+        [
+            "time",
+            "quantity",
+            "from_width",
+            "to_width",
+            "widths",
+            "slope",
+            "slope_ci_low",
+            "slope_ci_high",
+            "seeds",
+            "intercept"
+        ]
+    );
+    // Two times × four fitted quantities, each over both widths.
+    assert_eq!(rows.len(), 2 * 4);
+    assert!(rows.iter().all(|r| r[2] == "10" && r[3] == "20"));
+    for t in ["0.5", "1"] {
+        assert!(dir.join(format!("distances_T{t}.svg")).exists(), "{t}");
+    }
     assert!(dir.join("config.toml").exists());
 }
 
@@ -381,6 +404,7 @@ fn bad_flags_exit_2_and_leave_no_output() {
         vec!["--times", "1,0.5"],
         vec!["--times", "0.7", "--lr", "0.5"],
         vec!["--widths", "abc"],
+        vec!["--widths", "10,20", "--fit-from", "30"],
     ] {
         let mut args = vec!["parallel"];
         args.extend(&extra);

@@ -290,7 +290,7 @@ fn parallel_sweep_is_tidy_and_finite() {
     let mut last = 0;
     let sweep = parallel::run(&train, &grid, |s| last = s).unwrap();
     assert_eq!(last, 16);
-    assert_eq!(sweep.rows.len(), 2 * 3 * 2 * 15);
+    assert_eq!(sweep.rows.len(), 2 * 3 * 2 * 19);
     // At T = 0 the sum direction is zero: every ratio to it and its cosines are undefined.
     for r in &sweep.rows {
         assert!(r.value.is_none_or(f64::is_finite));
@@ -303,6 +303,6 @@ fn parallel_sweep_is_tidy_and_finite() {
     }
     assert!(sweep.undefined > 0);
     let summary = parallel::summarize(&sweep.rows);
-    assert_eq!(summary.len(), 2 * 3 * 15);
+    assert_eq!(summary.len(), 2 * 3 * 19);
     assert!(summary.iter().all(|s| s.seeds <= 2));
 }

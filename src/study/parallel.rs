@@ -14,10 +14,25 @@
 //!   `rel_net_kernel` = ‖net − ∇f_0 − kernel‖, `rel_kernel_term` = ‖kernel − sum‖,
 //!   `rel_total` = ‖net − sum‖;
 //! * `pattern_flip_fraction`: share of (training input, neuron) pairs whose activation pattern
-//!   [u_k(x_n) ≥ 0] differs from the initial one.
+//!   [u_k(x_n) ≥ 0] differs from the initial one;
+//! * `dist_*` ([`pooled_distances`]): the distance of the network's trained part net − ∇f_0 to
+//!   each of the three predictions of §13.3, pooled over the training inputs — Frobenius norms of
+//!   the N×d matrices, all divided by the same ‖sum‖_F:
 //!
-//! Whether the wide network's perturbation approaches `lin`, `sum` or `kernel` is read off
-//! `cos_net_*` (and `rel_pattern_flip` against `rel_kernel_term`) as m grows at fixed T.
+//!   ```text
+//!   dist_net_lin    = ‖(net − ∇f_0) − (lin − ∇f_0)‖_F / ‖sum‖_F = ‖net − lin‖_F / ‖sum‖_F,
+//!   dist_net_kernel = ‖(net − ∇f_0) − kernel‖_F / ‖sum‖_F,
+//!   dist_net_sum    = ‖(net − ∇f_0) − sum‖_F / ‖sum‖_F,
+//!   dist_kernel_sum = ‖kernel − sum‖_F / ‖sum‖_F.
+//!   ```
+//!
+//!   A pooled ratio is not dominated by the few inputs where ‖sum‖ is small, unlike a mean of
+//!   per-input ratios; with one training input the two agree.
+//!
+//! Which theory the wide network follows (§5.3, §13.3): if net − ∇f_0 converges to `kernel` as
+//! m → ∞ at fixed T, `dist_net_kernel` falls with m while `dist_net_lin` and `dist_net_sum` level
+//! off at `dist_kernel_sum` (lin − ∇f_0 → sum, since Φ_m → Φ_γ, §4.5); if it converges to `sum`,
+//! the roles swap. [`fit_widths`] fits log(distance) against log m for each time.
 
 use faer::MatRef;
 use serde::Serialize;
@@ -31,6 +46,7 @@ use crate::model::NetworkConfig;
 use crate::perturbation::directions::{
     self, Directions, Linearization, cosine, mean, row, steps_for,
 };
+use crate::study::crosscheck::fit_power_law;
 
 /// The sweep: every width × seed, each trained through every time.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -169,6 +185,15 @@ pub fn run(train: &Dataset, grid: &Grid, mut progress: impl FnMut(u64)) -> Resul
                     quantity: "pattern_flip_fraction",
                     value: Some(flip),
                 });
+                for (quantity, value) in pooled_distances(&d).named() {
+                    rows.push(ParallelRow {
+                        width,
+                        time,
+                        seed,
+                        quantity,
+                        value,
+                    });
+                }
             }
             progress(done);
         }
@@ -203,6 +228,68 @@ fn quantities(d: &Directions) -> Vec<(&'static str, Vec<Option<f64>>)> {
         ("rel_kernel_term", pick(|r| r.kernel_term)),
         ("rel_total", pick(|r| r.total)),
     ]
+}
+
+/// The distances of the trained part net − ∇f_0 to `lin` − ∇f_0, `kernel` and `sum`, and of
+/// `kernel` to `sum`, pooled over the training inputs (module documentation, §5.4).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PooledDistances {
+    /// ‖net − lin‖_F / ‖sum‖_F.
+    pub net_lin: Option<f64>,
+    /// ‖net − ∇f_0 − kernel‖_F / ‖sum‖_F.
+    pub net_kernel: Option<f64>,
+    /// ‖net − ∇f_0 − sum‖_F / ‖sum‖_F.
+    pub net_sum: Option<f64>,
+    /// ‖kernel − sum‖_F / ‖sum‖_F: how far apart the two infinite-width predictions are.
+    pub kernel_sum: Option<f64>,
+}
+
+impl PooledDistances {
+    /// The four values under their quantity names in `parallel.csv`.
+    pub fn named(&self) -> [(&'static str, Option<f64>); 4] {
+        [
+            ("dist_net_lin", self.net_lin),
+            ("dist_net_kernel", self.net_kernel),
+            ("dist_net_sum", self.net_sum),
+            ("dist_kernel_sum", self.kernel_sum),
+        ]
+    }
+}
+
+/// The quantities of [`PooledDistances`], in the order of [`PooledDistances::named`].
+pub const DISTANCES: [&str; 4] = [
+    "dist_net_lin",
+    "dist_net_kernel",
+    "dist_net_sum",
+    "dist_kernel_sum",
+];
+
+/// [`PooledDistances`] of one set of directions; every value is None when ‖sum‖_F = 0 (T = 0).
+pub fn pooled_distances(d: &Directions) -> PooledDistances {
+    let sum_norm = frobenius(&[(1.0, &d.sum)]);
+    let rel = |terms: &[(f64, &faer::Mat<f64>)]| {
+        let r = frobenius(terms) / sum_norm;
+        (sum_norm > 0.0 && r.is_finite()).then_some(r)
+    };
+    PooledDistances {
+        net_lin: rel(&[(1.0, &d.net), (-1.0, &d.lin)]),
+        net_kernel: rel(&[(1.0, &d.net), (-1.0, &d.init), (-1.0, &d.kernel)]),
+        net_sum: rel(&[(1.0, &d.net), (-1.0, &d.init), (-1.0, &d.sum)]),
+        kernel_sum: rel(&[(1.0, &d.kernel), (-1.0, &d.sum)]),
+    }
+}
+
+/// ‖Σ_j c_j M_j‖_F, summed row by row in a fixed order.
+fn frobenius(terms: &[(f64, &faer::Mat<f64>)]) -> f64 {
+    let (n, d) = (terms[0].1.nrows(), terms[0].1.ncols());
+    let mut total = 0.0;
+    for i in 0..n {
+        for j in 0..d {
+            let v: f64 = terms.iter().map(|(c, m)| c * m[(i, j)]).sum();
+            total += v * v;
+        }
+    }
+    total.sqrt()
 }
 
 fn patterns(lz: &Linearization, x: MatRef<'_, f64>) -> Vec<bool> {
@@ -269,6 +356,193 @@ pub fn summarize(rows: &[ParallelRow]) -> Vec<SummaryRow> {
             }
         })
         .collect()
+}
+
+/// The quantities whose dependence on the width [`fit_widths`] fits: the three distances of the
+/// trained part net − ∇f_0 and the finite-width part `rel_finite_width` of `lin` (expected to fall
+/// like m^{−1/2}, §4.5).
+pub const FIT_QUANTITIES: [&str; 4] = [
+    "dist_net_lin",
+    "dist_net_kernel",
+    "dist_net_sum",
+    "rel_finite_width",
+];
+
+/// One line of `parallel_fit.csv`: the power law value ∝ m^slope of one quantity at one time,
+/// fitted over the widths from `from_width` to `to_width`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FitRow {
+    /// Flow time T.
+    pub time: f64,
+    /// Quantity name (one of [`FIT_QUANTITIES`]).
+    pub quantity: &'static str,
+    /// Smallest width of the fit.
+    pub from_width: usize,
+    /// Largest width of the fit.
+    pub to_width: usize,
+    /// Number of widths in the fit.
+    pub widths: usize,
+    /// Least-squares slope of log(mean over seeds) against log m (empty when it cannot be fitted:
+    /// fewer than two widths, or a width without a positive value).
+    pub slope: Option<f64>,
+    /// Lower end of the 95 % interval of the slope: each seed's values are fitted on their own
+    /// and the interval is the t-interval of the mean of those slopes, mean ∓ t_{0.975, S−1}·s/√S.
+    /// The seeds are the independent units: a network of width m is the first m neurons of the
+    /// wider networks of its seed (§2.1), so the widths of one seed are not independent.
+    pub slope_ci_low: Option<f64>,
+    /// Upper end of that interval.
+    pub slope_ci_high: Option<f64>,
+    /// Seeds with a per-seed slope (a defined, positive value at every width of the fit).
+    pub seeds: usize,
+    /// log of the prefactor of the fit of the means.
+    pub intercept: Option<f64>,
+}
+
+/// Fits every quantity of [`FIT_QUANTITIES`] against the width at every time, once for each
+/// smallest width in `from` (over the widths ≥ it; all widths when `from` is empty).
+pub fn fit_widths(rows: &[ParallelRow], from: &[usize]) -> Vec<FitRow> {
+    let mut times: Vec<f64> = Vec::new();
+    let mut seeds: Vec<u64> = Vec::new();
+    let mut widths: Vec<usize> = Vec::new();
+    for r in rows {
+        if !times.contains(&r.time) {
+            times.push(r.time);
+        }
+        if !seeds.contains(&r.seed) {
+            seeds.push(r.seed);
+        }
+        if !widths.contains(&r.width) {
+            widths.push(r.width);
+        }
+    }
+    widths.sort_unstable();
+    let starts: Vec<usize> = if from.is_empty() {
+        widths.first().copied().into_iter().collect()
+    } else {
+        from.to_vec()
+    };
+    let value = |time: f64, quantity: &str, width: usize, seed: u64| -> Option<f64> {
+        rows.iter()
+            .find(|r| {
+                r.time == time && r.quantity == quantity && r.width == width && r.seed == seed
+            })
+            .and_then(|r| r.value)
+            .filter(|v| *v > 0.0)
+    };
+    let mut out = Vec::new();
+    for &time in &times {
+        for quantity in FIT_QUANTITIES {
+            for &start in &starts {
+                let ws: Vec<usize> = widths.iter().copied().filter(|&w| w >= start).collect();
+                let x: Vec<f64> = ws.iter().map(|&w| w as f64).collect();
+                let means: Option<Vec<f64>> = ws
+                    .iter()
+                    .map(|&w| {
+                        let v: Vec<f64> = seeds
+                            .iter()
+                            .filter_map(|&s| value(time, quantity, w, s))
+                            .collect();
+                        mean(&v)
+                    })
+                    .collect();
+                let fit = means.and_then(|m| fit_power_law(&x, &m).ok());
+                let slopes: Vec<f64> = seeds
+                    .iter()
+                    .filter_map(|&s| {
+                        let v: Option<Vec<f64>> =
+                            ws.iter().map(|&w| value(time, quantity, w, s)).collect();
+                        fit_power_law(&x, &v?).ok().map(|f| f.slope)
+                    })
+                    .collect();
+                let ci = crate::stats::t_interval(&slopes, 0.95);
+                out.push(FitRow {
+                    time,
+                    quantity,
+                    from_width: ws.first().copied().unwrap_or(start),
+                    to_width: ws.last().copied().unwrap_or(start),
+                    widths: ws.len(),
+                    slope: fit.map(|f| f.slope),
+                    slope_ci_low: ci.map(|c| c.0),
+                    slope_ci_high: ci.map(|c| c.1),
+                    seeds: slopes.len(),
+                    intercept: fit.map(|f| f.intercept),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Plots the distances of the trained part net − ∇f_0 to `lin`, `kernel` and `sum` at flow time
+/// `time` against the width (log axis), mean ± one standard deviation over seeds, with
+/// `dist_kernel_sum` dashed: the level at which the distances to `lin` and `sum` stay if the
+/// network follows `kernel`. Writes `{stem}.svg` and `{stem}.png`; returns false (and writes
+/// nothing) when no distance is defined at that time (T = 0).
+pub fn plot_distances_against_width(
+    summary: &[SummaryRow],
+    time: f64,
+    title: &str,
+    stem: &std::path::Path,
+) -> Result<bool> {
+    let curve = |quantity: &str| -> Vec<&SummaryRow> {
+        let mut pts: Vec<&SummaryRow> = summary
+            .iter()
+            .filter(|r| r.time == time && r.quantity == quantity && r.mean.is_some())
+            .collect();
+        pts.sort_by_key(|r| r.width);
+        pts
+    };
+    let labels = [
+        ("dist_net_lin", "to lin − ∇f_0 (finite-width lazy)"),
+        (
+            "dist_net_kernel",
+            "to kernel (∇ of the infinite-width predictor)",
+        ),
+        ("dist_net_sum", "to sum (weighted sum of training samples)"),
+        ("dist_kernel_sum", "kernel to sum"),
+    ];
+    let series: Vec<crate::plot::Series> = labels
+        .iter()
+        .enumerate()
+        .filter_map(|(k, &(quantity, label))| {
+            let pts = curve(quantity);
+            if pts.is_empty() {
+                return None;
+            }
+            let reference = quantity == "dist_kernel_sum";
+            Some(crate::plot::Series {
+                label: label.to_string(),
+                points: pts
+                    .iter()
+                    .map(|r| (r.width as f64, r.mean.unwrap_or(f64::NAN)))
+                    .collect(),
+                errors: (!reference).then(|| pts.iter().map(|r| r.std.unwrap_or(0.0)).collect()),
+                style: if reference {
+                    crate::plot::LineStyle::Dashed
+                } else {
+                    crate::plot::LineStyle::Solid
+                },
+                color: Some(k),
+                ..Default::default()
+            })
+        })
+        .collect();
+    if series.is_empty() {
+        return Ok(false);
+    }
+    crate::plot::line_chart(
+        &crate::plot::LineChart {
+            title: title.to_string(),
+            x_label: "width m".into(),
+            y_label: "distance of net − ∇f_0, / ‖sum‖_F".into(),
+            log_x: true,
+            y_range: None,
+            series,
+            legend: Vec::new(),
+        },
+        stem,
+    )?;
+    Ok(true)
 }
 
 /// Plots `quantity` against the flow time T, one curve per width with ± one standard deviation over
