@@ -4,7 +4,6 @@ use ntk_perturb::error::{Result, human_bytes};
 use ntk_perturb::study::experiment::plan::{Plan, parse_wall, plan_maps, plan_preset};
 
 use super::Outputs;
-use super::output::say;
 use super::reproduce::{ReproduceArgs, chosen_maps, chosen_preset, options};
 
 /// Plans `args` on `threads` threads, prints the plan and writes plan.csv with --out.
@@ -25,6 +24,13 @@ pub fn run(args: &ReproduceArgs, threads: usize) -> Result<()> {
     }
     print(args, &plan, target, threads);
     Ok(())
+}
+
+/// Prints a line of the plan on standard output (the plan is the command's result), unless quiet.
+fn say(quiet: bool, text: impl AsRef<str>) {
+    if !quiet {
+        println!("{}", text.as_ref());
+    }
 }
 
 /// Seconds in the largest sensible unit: `42 s`, `7.5 min`, `3.2 h`.
@@ -194,7 +200,7 @@ fn print(args: &ReproduceArgs, plan: &Plan, target: f64, threads: usize) {
     let Some(advice) = plan.shards_for(target, threads) else {
         say(
             quiet,
-            "`reproduce maps` runs whole (it is not a sweep): no shards".to_string(),
+            "`reproduce maps` runs whole (it is not a sweep): no shards",
         );
         return;
     };

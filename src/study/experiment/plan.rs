@@ -13,7 +13,8 @@
 //! following the code of [`super::pipeline`] and [`super::conditions`] step by step. A
 //! [`Calibration`] times a few GD steps, two small kernel blocks, a few normal draws (and a small
 //! eigendecomposition when a run needs one) on one thread at the plan's sizes, fits seconds per unit
-//! of each kind and loads each data file once; the estimate is work × seconds per unit, summed.
+//! of each kind and loads each data file once, and runs one small run of each model (N = 300, on
+//! subsets of the same files for file data) for the factors of its stages; the estimate is work × seconds per unit, summed.
 //! The timings are scaled by the share of a core the calibration got (its process CPU time over its
 //! wall time), so a machine busy with other work is calibrated by CPU time, not by waiting time.
 //! The estimate is CPU time on one core; the wall time on T threads is taken as CPU / T (every
@@ -402,54 +403,49 @@ fn stage_index(model: Model, first: bool) -> usize {
     m + usize::from(!first)
 }
 
-/// A small run like `cfg` for timing its stages: at most 300 training and test samples and 1024
-/// dimensions, two steps of f and g, synthetic data of the same dimension in place of files.
-fn small_run(cfg: &RunConfig, d: usize) -> RunConfig {
+/// A small run like `cfg` for timing its stages: at most 300 training and test samples (subsets
+/// of the same files for file data) and 1024 dimensions, two steps of f and g.
+fn small_run(cfg: &RunConfig, shape: &RunShape) -> (RunConfig, RunShape) {
     let mut small = cfg.clone();
+    let (n, n_test) = (shape.n.min(300) / 2 * 2, shape.n_test.min(300));
+    let (n, n_test) = (n.max(2), n_test.max(1));
+    let mut d = shape.d;
     if small.dataset == DatasetKind::File {
-        small.dataset = DatasetKind::ShiftedGauss;
-        small.train = None;
-        small.test = None;
-        small.scale = None;
-        small.center = None;
-        small.subset = None;
-        small.test_subset = None;
-        small.n = Some(300);
-        small.n_test = 300;
+        small.subset = Some(n);
+        small.test_subset = Some(n_test);
+    } else {
+        d = d.min(1024);
+        small.n = Some(n);
+        small.n_test = n_test;
+        small.d = Some(d);
     }
-    small.n = small.n.map(|n| (n.min(300) / 2 * 2).max(2));
-    small.n_test = small.n_test.min(300);
-    small.d = Some(d.min(1024));
     small.steps_f = small.steps_f.min(2);
     small.steps_g = small.steps_g.min(2);
     small.width = small.width.min(1000);
-    small
+    let small_shape = RunShape {
+        n,
+        n_test,
+        d,
+        width: small.width,
+        steps_f: small.steps_f,
+        steps_g: small.steps_g,
+        ..*shape
+    };
+    (small, small_shape)
 }
 
 /// The stage factors of [`Calibration::stage_factors`] from one small run per model of `runs`
 /// (the model's run with the most kernel work), with the unit timings of `cal`.
-fn stage_factors(cal: &Calibration, runs: &[(RunConfig, RunShape)]) -> Result<[f64; 4]> {
+fn stage_factors(cal: &Calibration, runs: &[(RunConfig, RunShape, f64)]) -> Result<[f64; 4]> {
     let mut factors = [1.0; 4];
     for model in [Model::Network, Model::Theory] {
-        let Some((cfg, shape)) = runs
-            .iter()
-            .filter(|(_, s)| s.model == model)
-            .max_by_key(|(_, s)| s.n * (s.n + s.n_test) * s.d)
-        else {
+        let Some((cfg, shape, load)) = runs.iter().find(|(_, s, _)| s.model == model) else {
             continue;
         };
-        let small = small_run(cfg, shape.d);
-        let small_shape = RunShape {
-            n: small.n.unwrap_or(2),
-            n_test: small.n_test,
-            d: shape.d.min(1024),
-            width: small.width,
-            steps_f: small.steps_f,
-            steps_g: small.steps_g,
-            synthetic: true,
-            ..*shape
-        };
-        let t_first = mean_of(2, || super::pipeline::first_stage(&small).map(|_| ()))?;
+        let (small, small_shape) = small_run(cfg, shape);
+        // The first stage reads its data files each time; their load is priced apart.
+        let t_first =
+            (mean_of(2, || super::pipeline::first_stage(&small).map(|_| ()))? - load).max(0.0);
         let first = super::pipeline::first_stage(&small)?;
         let t_second = mean_of(2, || super::pipeline::run_from(&small, &first).map(|_| ()))?;
         for (is_first, t, w) in [
@@ -602,7 +598,7 @@ fn one_thread<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
 }
 
 /// Measures the machine on one thread at the sizes of `shapes`.
-fn calibrate(shapes: &[RunShape], runs: &[(RunConfig, RunShape)]) -> Result<Calibration> {
+fn calibrate(shapes: &[RunShape], runs: &[(RunConfig, RunShape, f64)]) -> Result<Calibration> {
     let start = Instant::now();
     one_thread(|| {
         // The sizes that matter: the network shape with the most GD work, the largest d.
@@ -1048,7 +1044,7 @@ fn calibrate_with_files(
         }
     }
     // The run of each model with the most kernel work stands for its model's stages.
-    let mut runs: Vec<(RunConfig, RunShape)> = Vec::new();
+    let mut runs: Vec<(RunConfig, RunShape, f64)> = Vec::new();
     for model in [Model::Network, Model::Theory] {
         let mut best: Option<(&RunConfig, RunShape)> = None;
         for cfg in configs.iter().filter(|c| c.model == model) {
@@ -1059,7 +1055,10 @@ fn calibrate_with_files(
             }
         }
         if let Some((cfg, s)) = best {
-            runs.push(((*cfg).clone(), s));
+            let load = data_key(cfg)
+                .and_then(|k| loads.get(&k))
+                .map_or(0.0, |l| l.seconds);
+            runs.push(((*cfg).clone(), s, load));
         }
     }
     let mut cal = calibrate(shapes, &runs)?;
