@@ -80,7 +80,7 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Run nothing: print the cells, trainings, estimated CPU and wall time (from a calibration of
-    /// a second or two on this machine) and peak memory of exactly this command line, and a shard
+    /// a few seconds on this machine) and peak memory of exactly this command line, and a shard
     /// count for --plan-wall; with --out, also write plan.csv there.
     #[arg(long)]
     #[serde(skip)]

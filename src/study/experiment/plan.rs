@@ -949,7 +949,7 @@ fn preset_sweeps(preset: &Preset, opts: &ReproduceOptions<'_>) -> Result<Vec<(St
 }
 
 /// Plans `reproduce` of `preset` with `opts` (its shard included) on `threads` threads: counts,
-/// estimated CPU and wall time and peak memory per panel, after a calibration of a second or two
+/// estimated CPU and wall time and peak memory per panel, after a few seconds of calibration
 /// (plus one load of each data file).
 pub fn plan_preset(preset: &Preset, opts: &ReproduceOptions<'_>, threads: usize) -> Result<Plan> {
     plan_sweeps(&preset_sweeps(preset, opts)?, opts.shard, threads)
