@@ -168,7 +168,7 @@ impl Work {
 
 /// Work of a run's first stage ([`super::pipeline::first_stage`]): the data, f, its outputs and
 /// input gradients, the direction Σ_k y_k Φ_γ(x_k, x_n) x_k, f_main and f̂. File data are counted
-/// apart (one load per first stage, [`Calibration::data`]).
+/// apart (one load per first stage, [`Plan::data`]).
 pub fn first_stage_work(s: &RunShape) -> Work {
     let (n, mt, d, m) = (s.n, s.n_test, s.d, s.width);
     let mut w = Work::default();
