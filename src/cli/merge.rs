@@ -89,7 +89,7 @@ pub fn run(args: MergeArgs) -> Result<()> {
                     message: format!("not the arguments of `reproduce`: {e}"),
                 })?;
             recorded.shard = None;
-            recorded.out = args.out.clone();
+            recorded.out = Some(args.out.clone());
             recorded.force = false;
             recorded.resume = false;
             let panels = super::reproduce::merge(&recorded, threads, &dirs, &out)?;

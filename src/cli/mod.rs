@@ -14,6 +14,7 @@ mod output;
 mod parallel;
 mod perturb;
 mod reproduce;
+mod reproduce_plan;
 mod train;
 
 use clap::{Parser, Subcommand};

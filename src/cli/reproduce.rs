@@ -13,7 +13,7 @@ use super::args::choice;
 use super::output::{progress_bar, say};
 use ntk_perturb::error::{Error, Result};
 use ntk_perturb::perturbation::TargetKind;
-use ntk_perturb::study::experiment::maps::{map_panels, run_map};
+use ntk_perturb::study::experiment::maps::{MapPanel, map_panels, run_map};
 use ntk_perturb::study::experiment::merge::{ShardDir, merge_preset};
 use ntk_perturb::study::experiment::presets::{NAMES, Preset, preset};
 use ntk_perturb::study::experiment::{Models, ReproduceOptions, Shard, run_preset};
@@ -21,7 +21,7 @@ use ntk_perturb::study::experiment::{Models, ReproduceOptions, Shard, run_preset
 /// Arguments of `reproduce`.
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 #[command(
-    after_help = "Example:\n  ntk-perturb reproduce shifted-gauss-a --quick --out out/shifted-gauss-a\n  ntk-perturb reproduce mnist-a --quick --out out/mnist-a\n  ntk-perturb reproduce mnist-a --seeds 5 --lr-grid-max --out out/mnist-a-full\n  ntk-perturb reproduce mnist-a --quick --panel eps,width --out out/mnist-a-eps-width\n  ntk-perturb reproduce shifted-gauss-a --panel eps --targets balanced --model both --per-seed --out out/sg-a-balanced\n  ntk-perturb reproduce mnist-a --quick --shard 0/2 --out out/part0   # and 1/2 into out/part1, then\n  ntk-perturb merge --out out/mnist-a out/part0 out/part1\n\nPresets: shifted-gauss-a, shifted-gauss-b, gauss-a, gauss-b, mnist-a, mnist-b, fmnist-a,\nfmnist-b (accuracy figures of §7.3: standard accuracy, perturbation accuracy and agreement\nagainst d, ε, m, γ, N, T_f, T_g) cossim (cosine similarity of perturbations and the\nweighted sum of training samples) and maps (decision maps on the class-mean plane). Writes <panel>/results.csv (tidy, resumable),\n<panel>/config.toml (the panel's sweep; `ntk-perturb experiment <panel>/config.toml` reruns it),\nsummary.csv (preset,panel,model,key,x_name,x,metric,mean,std,median,q1,q3,seeds,aggregate,seed,note:\nstatistics over seeds and one row per seed), NAME-<panel>.svg/.png (network solid with a ± sd\nband, theory dashed) and config.toml."
+    after_help = "Example:\n  ntk-perturb reproduce shifted-gauss-a --quick --out out/shifted-gauss-a\n  ntk-perturb reproduce mnist-a --quick --out out/mnist-a\n  ntk-perturb reproduce mnist-a --seeds 5 --lr-grid-max --out out/mnist-a-full\n  ntk-perturb reproduce mnist-a --quick --panel eps,width --out out/mnist-a-eps-width\n  ntk-perturb reproduce shifted-gauss-a --panel eps --targets balanced --model both --per-seed --out out/sg-a-balanced\n  ntk-perturb reproduce mnist-a --quick --shard 0/2 --out out/part0   # and 1/2 into out/part1, then\n  ntk-perturb merge --out out/mnist-a out/part0 out/part1\n  ntk-perturb reproduce gauss-a --plan --plan-wall 2h   # cells, trainings, time, memory and shards; runs nothing\n\nPresets: shifted-gauss-a, shifted-gauss-b, gauss-a, gauss-b, mnist-a, mnist-b, fmnist-a,\nfmnist-b (accuracy figures of §7.3: standard accuracy, perturbation accuracy and agreement\nagainst d, ε, m, γ, N, T_f, T_g) cossim (cosine similarity of perturbations and the\nweighted sum of training samples) and maps (decision maps on the class-mean plane). Writes <panel>/results.csv (tidy, resumable),\n<panel>/config.toml (the panel's sweep; `ntk-perturb experiment <panel>/config.toml` reruns it),\nsummary.csv (preset,panel,model,key,x_name,x,metric,mean,std,median,q1,q3,seeds,aggregate,seed,note:\nstatistics over seeds and one row per seed), NAME-<panel>.svg/.png (network solid with a ± sd\nband, theory dashed) and config.toml."
 )]
 pub struct ReproduceArgs {
     /// Preset name.
@@ -37,9 +37,10 @@ pub struct ReproduceArgs {
     /// (the authors' reporting, §7.2), labelled as such in summary.csv.
     #[arg(long)]
     pub lr_grid_max: bool,
-    /// Output directory (must not exist or be empty, unless --force or --resume).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    /// Output directory (must not exist or be empty, unless --force or --resume); with --plan,
+    /// where plan.csv is written (optional).
+    #[arg(long, value_name = "DIR", required_unless_present = "plan")]
+    pub out: Option<PathBuf>,
     /// Start over in an existing output directory.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
@@ -78,10 +79,27 @@ pub struct ReproduceArgs {
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
+    /// Run nothing: print the cells, trainings, estimated CPU and wall time (from a calibration of
+    /// a few seconds on this machine) and peak memory of exactly this command line, and a shard
+    /// count for --plan-wall; with --out, also write plan.csv there.
+    #[arg(long)]
+    #[serde(skip)]
+    pub plan: bool,
+    /// Target wall time of one shard for the shard count --plan suggests (e.g. 30m, 1h, 2h30m).
+    #[arg(long, value_name = "TIME", default_value = "1h", requires = "plan")]
+    #[serde(skip)]
+    pub plan_wall: Option<String>,
+}
+
+/// The output directory (required unless --plan, which clap enforces).
+fn out_dir(args: &ReproduceArgs) -> Result<&std::path::Path> {
+    args.out
+        .as_deref()
+        .ok_or_else(|| Error::invalid("--out", "required (unless --plan)"))
 }
 
 /// The preset `args` asks for: its panels chosen, its seed replaced.
-fn chosen_preset(args: &ReproduceArgs) -> Result<Preset> {
+pub(super) fn chosen_preset(args: &ReproduceArgs) -> Result<Preset> {
     let mut p = preset(&args.name, args.quick)?;
     let names: Vec<&str> = p.panels.iter().map(|panel| panel.name.as_str()).collect();
     let keep = chosen_panels(&args.name, &args.panel, &names)?;
@@ -97,7 +115,7 @@ fn chosen_preset(args: &ReproduceArgs) -> Result<Preset> {
 }
 
 /// The library options of `args`.
-fn options<'a>(
+pub(super) fn options<'a>(
     args: &ReproduceArgs,
     progress: Option<&'a (dyn Fn(usize, usize, usize) + Sync)>,
 ) -> Result<ReproduceOptions<'a>> {
@@ -137,11 +155,17 @@ pub fn run(args: ReproduceArgs) -> Result<()> {
                 "the decision maps are not a sweep; run `reproduce maps` whole",
             ));
         }
+        if args.plan {
+            return super::reproduce_plan::run(&args, threads);
+        }
         return run_maps(&args, threads);
+    }
+    if args.plan {
+        return super::reproduce_plan::run(&args, threads);
     }
     let p = chosen_preset(&args)?;
     options(&args, None)?;
-    let out = Outputs::prepare(&args.out, args.force || args.resume)?;
+    let out = Outputs::prepare(out_dir(&args)?, args.force || args.resume)?;
     if args.force {
         for panel in &p.panels {
             let dir = out.file(&panel.name);
@@ -257,27 +281,8 @@ pub fn merge(
 
 /// `reproduce maps`: the eight decision maps of §7.3.
 fn run_maps(args: &ReproduceArgs, threads: usize) -> Result<()> {
-    let resolution = args
-        .resolution
-        .unwrap_or(if args.quick { 100 } else { 400 });
-    if resolution < 2 {
-        return Err(Error::invalid(
-            "--resolution",
-            "need at least 2 grid points per axis",
-        ));
-    }
-    let mut panels = map_panels(args.quick);
-    let names: Vec<&str> = panels.iter().map(|panel| panel.name).collect();
-    let keep = chosen_panels(&args.name, &args.panel, &names)?;
-    let mut index = 0;
-    panels.retain(|_| {
-        index += 1;
-        keep.contains(&(index - 1))
-    });
-    if let Some(seed) = args.seed {
-        panels.iter_mut().for_each(|p| p.config.seed = seed);
-    }
-    let out = Outputs::prepare(&args.out, args.force || args.resume)?;
+    let (panels, resolution) = chosen_maps(args)?;
+    let out = Outputs::prepare(out_dir(args)?, args.force || args.resume)?;
     let bar = progress_bar(panels.len() as u64, "maps", args.quiet);
     let start = Instant::now();
     let mut summary = Vec::new();
@@ -309,6 +314,31 @@ fn run_maps(args: &ReproduceArgs, threads: usize) -> Result<()> {
     );
     out.commit();
     Ok(())
+}
+
+/// The map panels and resolution `args` asks for.
+pub(super) fn chosen_maps(args: &ReproduceArgs) -> Result<(Vec<MapPanel>, usize)> {
+    let resolution = args
+        .resolution
+        .unwrap_or(if args.quick { 100 } else { 400 });
+    if resolution < 2 {
+        return Err(Error::invalid(
+            "--resolution",
+            "need at least 2 grid points per axis",
+        ));
+    }
+    let mut panels = map_panels(args.quick);
+    let names: Vec<&str> = panels.iter().map(|panel| panel.name).collect();
+    let keep = chosen_panels(&args.name, &args.panel, &names)?;
+    let mut index = 0;
+    panels.retain(|_| {
+        index += 1;
+        keep.contains(&(index - 1))
+    });
+    if let Some(seed) = args.seed {
+        panels.iter_mut().for_each(|p| p.config.seed = seed);
+    }
+    Ok((panels, resolution))
 }
 
 /// Indices of the panels `wanted` among `names` (all of them when `wanted` is empty); an unknown

@@ -29,6 +29,7 @@ pub mod config_file;
 pub mod maps;
 pub mod merge;
 pub mod pipeline;
+pub mod plan;
 pub mod presets;
 pub mod reproduce;
 pub mod selection;
