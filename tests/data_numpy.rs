@@ -272,14 +272,9 @@ fn npz_stored_deflated_and_zip64_members_and_npy_pairs_give_the_same_dataset() {
         let ds = read_dataset(path, labels.as_deref(), "labels").unwrap();
         assert_eq!((ds.n(), ds.d()), (3, 2));
         assert_eq!(ds.y, y);
-        for i in 0..3 {
-            for j in 0..2 {
-                assert_eq!(
-                    ds.x[(i, j)].to_bits(),
-                    x[i][j].to_bits(),
-                    "{}",
-                    path.display()
-                );
+        for (i, row) in x.iter().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                assert_eq!(ds.x[(i, j)].to_bits(), v.to_bits(), "{}", path.display());
             }
         }
     }

@@ -189,9 +189,6 @@ fn finish(ctx: &Ctx, layout: Layout, parts: &[Chunk]) -> Result<Dataset> {
 /// The chunked parser with chunks of about `chunk_bytes`; `Ok(None)` when `text` needs the
 /// general reader.
 fn parse_chunked(ctx: &Ctx, text: &[u8], chunk_bytes: usize) -> Result<Option<Dataset>> {
-    if text.contains(&b'"') || has_lone_cr(text) {
-        return Ok(None);
-    }
     // The header is the first non-empty line.
     let mut start = 0;
     let mut line: u64 = 1;
@@ -209,6 +206,9 @@ fn parse_chunked(ctx: &Ctx, text: &[u8], chunk_bytes: usize) -> Result<Option<Da
         line += 1;
     };
     let (content, data_start) = header;
+    if needs_general(&text[..data_start]) {
+        return Ok(None);
+    }
     let fields: Vec<&[u8]> = content.split(|&b| b == b',').collect();
     let layout = Layout::from_header(ctx, line, &fields)?;
     let data = &text[data_start..];
@@ -217,6 +217,9 @@ fn parse_chunked(ctx: &Ctx, text: &[u8], chunk_bytes: usize) -> Result<Option<Da
         .par_windows(2)
         .map(|w| parse_chunk(&layout, &data[w[0]..w[1]]))
         .collect();
+    if parts.iter().any(|p| p.general) {
+        return Ok(None);
+    }
     let mut base = first_line;
     for part in &parts {
         if let Some((rel, column, message)) = &part.error {
@@ -225,6 +228,11 @@ fn parse_chunked(ctx: &Ctx, text: &[u8], chunk_bytes: usize) -> Result<Option<Da
         base += part.newlines;
     }
     finish(ctx, layout, &parts).map(Some)
+}
+
+/// Whether `text` needs the general reader: it has a quote or a lone carriage return.
+fn needs_general(text: &[u8]) -> bool {
+    text.contains(&b'"') || has_lone_cr(text)
 }
 
 /// Whether `text` has a carriage return that does not end a line (`\r` other than before `\n`
@@ -277,6 +285,8 @@ struct Chunk {
     y: Vec<f64>,
     newlines: u64,
     error: Option<(u64, u64, String)>,
+    /// The chunk has a quote or a lone carriage return: the whole text needs the general reader.
+    general: bool,
 }
 
 /// Parses the lines of one chunk (no quotes; `\n` line ends, each with an optional `\r`).
@@ -287,7 +297,11 @@ fn parse_chunk(layout: &Layout, chunk: &[u8]) -> Chunk {
         y: Vec::with_capacity(chunk.len() / (4 * d + 4)),
         newlines: 0,
         error: None,
+        general: needs_general(chunk),
     };
+    if out.general {
+        return out;
+    }
     let mut fields: Vec<&[u8]> = Vec::with_capacity(layout.width + 1);
     let len = chunk.len();
     let mut start = 0;
@@ -483,7 +497,10 @@ impl Layout {
 /// else (surrounding spaces, many digits, large exponents, `inf`, typos) goes through the
 /// standard library's correctly rounded parser, which also words the errors.
 fn parse_value(field: &[u8]) -> std::result::Result<f64, String> {
-    if let Some(v) = parse_decimal(field) {
+    // Longer cells hold 17 or more digits, beyond the fast path.
+    if field.len() <= 19
+        && let Some(v) = parse_decimal(field)
+    {
         return Ok(v);
     }
     let text =
