@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Outputs;
 use ntk_perturb::choice::Choice;
-use ntk_perturb::data::{Center, Dataset, Preprocess};
+use ntk_perturb::data::{Center, Dataset, Preprocess, Source};
 use ntk_perturb::error::Result;
 use ntk_perturb::model::{Architecture, Init, NetworkConfig, Readout};
 
@@ -40,12 +40,20 @@ pub struct CommonArgs {
 /// Input data and the paper's preprocessing (§7.1).
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct DataArgs {
-    /// Training set: CSV or CSV.gz with a header, feature columns and a label column `y` (±1).
+    /// Training set: CSV or CSV.gz with a header, feature columns and a label column `y` (±1); or
+    /// a NumPy .npz archive with arrays X (N×d) and y (N labels ±1); or a .npy feature array
+    /// X (N×d) with --train-labels.
     #[arg(long, value_name = "FILE")]
     pub train: PathBuf,
-    /// Held-out test set in the same format.
+    /// Labels of a .npy training array: a .npy array of N values ±1.
+    #[arg(long, value_name = "FILE")]
+    pub train_labels: Option<PathBuf>,
+    /// Held-out test set in any of the training set's formats.
     #[arg(long, value_name = "FILE")]
     pub test: Option<PathBuf>,
+    /// Labels of a .npy test array: a .npy array of M values ±1.
+    #[arg(long, value_name = "FILE", requires = "test")]
+    pub test_labels: Option<PathBuf>,
     /// Divide every feature by this value (255 for raw pixels).
     #[arg(long, allow_negative_numbers = true, value_name = "S")]
     pub scale: Option<f64>,
@@ -76,8 +84,15 @@ impl DataArgs {
             test_subset: self.test_subset,
             seed: self.subset_seed,
         };
-        let (train, test, selection) =
-            ntk_perturb::data::load_selected(&self.train, self.test.as_deref(), &pre)?;
+        let train = Source {
+            path: &self.train,
+            labels: self.train_labels.as_deref(),
+        };
+        let test = self.test.as_deref().map(|path| Source {
+            path,
+            labels: self.test_labels.as_deref(),
+        });
+        let (train, test, selection) = ntk_perturb::data::load_sources(train, test, &pre)?;
         selection.write(out.path(), &train, test.as_ref())?;
         Ok((train, test))
     }

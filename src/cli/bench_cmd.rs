@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::output::say;
 use super::{CommonArgs, Outputs};
-use ntk_perturb::error::{Result, human_bytes};
+use ntk_perturb::error::{Error, Result, human_bytes};
 use ntk_perturb::study::bench::{self, BenchRow};
 
 /// Arguments of `bench`.
@@ -55,6 +55,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     ];
     for stage in stages {
         rows.push(report(&args, stage()?));
+    }
+    let exe =
+        std::env::current_exe().map_err(|e| Error::io(std::path::Path::new("ntk-perturb"), e))?;
+    for row in bench::gram_whole_process(&exe, gram_n, 784, threads, reps)? {
+        rows.push(report(&args, row));
     }
     ntk_perturb::io::write_rows(&out.file("bench.csv"), &rows)?;
     out.write_config("bench", threads, &args)?;

@@ -1,14 +1,17 @@
 //! Datasets: the in-memory [`Dataset`], synthetic generators (§7.1 Gauss and Shifted Gauss), CSV
-//! reading and writing, and preprocessing (subset, scale, centre).
+//! reading and writing, NumPy input (`.npy` feature and label arrays, `.npz` archives) and
+//! preprocessing (subset, scale, centre).
 
 mod csv;
+mod numpy;
 mod preprocess;
 mod synthetic;
 
 pub use csv::{read_csv, write_csv};
+pub use numpy::read_dataset;
 pub use preprocess::{
-    Center, Preprocess, RowBlock, Selection, TEST_ROWS_FILE, TRAIN_ROWS_FILE, load, load_selected,
-    random_subset, write_row_map,
+    Center, Preprocess, RowBlock, Selection, Source, TEST_ROWS_FILE, TRAIN_ROWS_FILE, load,
+    load_selected, load_sources, random_subset, write_row_map,
 };
 pub use synthetic::{DEFAULT_SHIFT, gauss, shifted_gauss};
 

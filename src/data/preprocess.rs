@@ -5,7 +5,7 @@ use std::path::Path;
 use rand::RngExt;
 use serde::Serialize;
 
-use super::{Dataset, read_csv};
+use super::{Dataset, read_dataset};
 use crate::rng::{self, domain};
 use crate::{Error, Result};
 
@@ -162,10 +162,36 @@ pub fn load_selected(
     test: Option<&Path>,
     pre: &Preprocess,
 ) -> Result<(Dataset, Option<Dataset>, Selection)> {
+    load_sources(train.into(), test.map(Source::from), pre)
+}
+
+/// A dataset on disk: a CSV / CSV.gz table or a `.npz` archive, or a `.npy` feature array with
+/// the `.npy` array of its labels (see [`read_dataset`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source<'a> {
+    /// The table, archive or feature array.
+    pub path: &'a Path,
+    /// The labels of a `.npy` feature array.
+    pub labels: Option<&'a Path>,
+}
+
+impl<'a> From<&'a Path> for Source<'a> {
+    fn from(path: &'a Path) -> Self {
+        Source { path, labels: None }
+    }
+}
+
+/// [`load_selected`] from sources of any format: `.npy` labels are blamed on the parameters
+/// `train_labels` and `test_labels`.
+pub fn load_sources(
+    train: Source<'_>,
+    test: Option<Source<'_>>,
+    pre: &Preprocess,
+) -> Result<(Dataset, Option<Dataset>, Selection)> {
     check_options(pre, test.is_some())?;
-    let mut train_ds = read_csv(train)?;
+    let mut train_ds = read_dataset(train.path, train.labels, "train_labels")?;
     let mut test_ds = match test {
-        Some(path) => Some(read_test(train, &train_ds, path)?),
+        Some(source) => Some(read_test(train.path, &train_ds, source)?),
         None => None,
     };
     let mut selection = Selection::default();
@@ -213,8 +239,9 @@ fn check_options(pre: &Preprocess, has_test: bool) -> Result<()> {
 }
 
 /// Reads the test file and checks that its dimension matches the training set's.
-fn read_test(train: &Path, train_ds: &Dataset, path: &Path) -> Result<Dataset> {
-    let t = read_csv(path)?;
+fn read_test(train: &Path, train_ds: &Dataset, source: Source<'_>) -> Result<Dataset> {
+    let path = source.path;
+    let t = read_dataset(path, source.labels, "test_labels")?;
     if t.d() != train_ds.d() {
         return Err(Error::Mismatch(format!(
             "training file {} has d = {} features but test file {} has d = {}",

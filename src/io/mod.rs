@@ -1,4 +1,4 @@
-//! Output and array files: atomic writes, NumPy `.npy` arrays, CSV tables, run configuration and the
+//! Output and array files: atomic writes, NumPy `.npy` arrays and `.npz` archives, CSV tables, run configuration and the
 //! output directory of a run.
 //!
 //! Every writer goes through [`write_atomic`], so a crash or an error never leaves a half-written
@@ -6,11 +6,13 @@
 
 mod atomic;
 mod npy;
+mod npz;
 mod output_dir;
 mod table;
 
 pub use atomic::write_atomic;
-pub use npy::{read_npy, write_npy};
+pub use npy::{NpyArray, parse_npy, read_npy, read_npy_array, shape_text, write_npy};
+pub use npz::read_npz_arrays;
 pub use output_dir::OutputDir;
 pub(crate) use table::csv_io_error;
 pub use table::push_f64;

@@ -1,4 +1,4 @@
-//! NumPy `.npy` arrays of `f64` (format version 1.0 on write; 1.0–3.0 on read).
+//! NumPy `.npy` arrays: `f64` written (format version 1.0), numeric dtypes read (versions 1.0–3.0).
 
 use std::path::Path;
 
@@ -13,20 +13,30 @@ const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// Alignment of the data start required by the format.
 const ALIGN: usize = 64;
 
+/// Rows converted per write in [`write_npy`]: a block of rows is gathered from the column-major
+/// matrix column by column (contiguous reads) and written in one call.
+const WRITE_BLOCK_ROWS: usize = 64;
+
 /// Writes `m` as a 2-D little-endian `f64` array in C (row-major) order, atomically.
 ///
 /// The header is padded with spaces and a final `\n` so the data start is 64-byte aligned.
 pub fn write_npy(path: &Path, m: MatRef<'_, f64>) -> Result<()> {
-    let header = npy_header(m.nrows(), m.ncols());
+    let (rows, cols) = (m.nrows(), m.ncols());
+    let header = npy_header(rows, cols);
     write_atomic(path, |w| {
         w.write_all(&header).map_err(|e| Error::io(path, e))?;
-        let mut row = Vec::with_capacity(m.ncols() * 8);
-        for i in 0..m.nrows() {
-            row.clear();
-            for j in 0..m.ncols() {
-                row.extend_from_slice(&m[(i, j)].to_le_bytes());
+        let mut block = vec![0u8; WRITE_BLOCK_ROWS.min(rows) * cols * 8];
+        for i0 in (0..rows).step_by(WRITE_BLOCK_ROWS) {
+            let b = WRITE_BLOCK_ROWS.min(rows - i0);
+            for j in 0..cols {
+                let col = m.col(j);
+                for r in 0..b {
+                    let at = (r * cols + j) * 8;
+                    block[at..at + 8].copy_from_slice(&col[i0 + r].to_le_bytes());
+                }
             }
-            w.write_all(&row).map_err(|e| Error::io(path, e))?;
+            w.write_all(&block[..b * cols * 8])
+                .map_err(|e| Error::io(path, e))?;
         }
         Ok(())
     })
@@ -50,39 +60,205 @@ fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
     out
 }
 
-/// Reads a 2-D little-endian `f64` `.npy` array in either memory order.
+/// A NumPy array read as `f64`: its shape, its memory order and its values in that order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyArray {
+    /// The dimensions, outermost first.
+    pub shape: Vec<usize>,
+    /// Whether `data` is in Fortran (column-major) order rather than C (row-major) order.
+    pub fortran_order: bool,
+    /// Every element, converted to `f64`, in the file's memory order.
+    pub data: Vec<f64>,
+}
+
+impl NpyArray {
+    /// The element at (`i`, `j`) of a 2-D array.
+    fn at(&self, i: usize, j: usize) -> f64 {
+        let (rows, cols) = (self.shape[0], self.shape[1]);
+        if self.fortran_order {
+            self.data[j * rows + i]
+        } else {
+            self.data[i * cols + j]
+        }
+    }
+
+    /// The 2-D array as a matrix; `None` for another rank.
+    pub fn to_mat(&self) -> Option<Mat<f64>> {
+        match self.shape.as_slice() {
+            &[rows, cols] => Some(Mat::from_fn(rows, cols, |i, j| self.at(i, j))),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a `.npy` array of any supported dtype (`f8 f4 i8 i4 i2 i1 u8 u4 u2 u1 b1`, either byte
+/// order) and any rank, in C or Fortran order, converting every element to `f64` (64-bit integers
+/// beyond 2⁵³ round to the nearest `f64`).
 ///
-/// Anything else (other dtypes, other ranks, a short or over-long data section) is an
-/// [`Error::File`] naming the file.
-pub fn read_npy(path: &Path) -> Result<Mat<f64>> {
+/// Anything else is an [`Error::File`] naming the file and what is wrong.
+pub fn read_npy_array(path: &Path) -> Result<NpyArray> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bad = |message: String| Error::File {
+    parse_npy(&bytes).map_err(|message| Error::File {
         path: path.display().to_string(),
         message,
-    };
-    let (dict, data) = split_header(&bytes).map_err(bad)?;
-    let header = parse_dict(dict).map_err(bad)?;
-    let (rows, cols) = header.shape;
-    let expected = rows
-        .checked_mul(cols)
-        .and_then(|n| n.checked_mul(8))
-        .ok_or_else(|| bad(format!("shape ({rows}, {cols}) is too large")))?;
-    if data.len() != expected {
-        return Err(bad(format!(
-            "shape ({rows}, {cols}) needs {expected} data bytes but the file has {}",
-            data.len()
-        )));
-    }
-    let value = |k: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&data[8 * k..8 * k + 8]);
-        f64::from_le_bytes(b)
-    };
-    Ok(if header.fortran_order {
-        Mat::from_fn(rows, cols, |i, j| value(j * rows + i))
-    } else {
-        Mat::from_fn(rows, cols, |i, j| value(i * cols + j))
     })
+}
+
+/// Reads a 2-D `.npy` array (see [`read_npy_array`] for the dtypes) as a matrix.
+pub fn read_npy(path: &Path) -> Result<Mat<f64>> {
+    let array = read_npy_array(path)?;
+    array.to_mat().ok_or_else(|| Error::File {
+        path: path.display().to_string(),
+        message: format!("shape {} is not 2-D", shape_text(&array.shape)),
+    })
+}
+
+/// `(a, b)` / `(a,)` as NumPy prints a shape.
+pub fn shape_text(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        _ => {
+            let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+            format!("({})", dims.join(", "))
+        }
+    }
+}
+
+/// Parses the bytes of a `.npy` file; errors say what is wrong (the caller names the file).
+pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
+    let (dict, data) = split_header(bytes)?;
+    let header = parse_dict(dict)?;
+    let count = header
+        .shape
+        .iter()
+        .try_fold(1usize, |acc, &n| acc.checked_mul(n))
+        .ok_or_else(|| format!("shape {} is too large", shape_text(&header.shape)))?;
+    let size = header.dtype.size;
+    let expected = count
+        .checked_mul(size)
+        .ok_or_else(|| format!("shape {} is too large", shape_text(&header.shape)))?;
+    if data.len() != expected {
+        return Err(format!(
+            "shape {} of '{}' needs {expected} data bytes but the file has {}{}",
+            shape_text(&header.shape),
+            header.dtype.descr,
+            data.len(),
+            if data.len() < expected {
+                " (truncated?)"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok(NpyArray {
+        shape: header.shape,
+        fortran_order: header.fortran_order,
+        data: header.dtype.convert(data),
+    })
+}
+
+/// The element types [`parse_npy`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Elem {
+    F8,
+    F4,
+    I8,
+    I4,
+    I2,
+    I1,
+    U8,
+    U4,
+    U2,
+    /// `u1` and `b1` (bool), one byte each.
+    U1,
+}
+
+/// An element type of a `.npy` array.
+#[derive(Debug, Clone, PartialEq)]
+struct Dtype {
+    /// The descr text, e.g. `<f8`.
+    descr: String,
+    /// The element type.
+    elem: Elem,
+    /// Bytes per element.
+    size: usize,
+    /// Stored big-endian.
+    big: bool,
+}
+
+impl Dtype {
+    /// Parses a descr such as `<f8`, `>i4`, `|u1`, `|b1` (`=` is this machine's order).
+    fn parse(descr: &str) -> std::result::Result<Self, String> {
+        let unsupported = || {
+            format!(
+                "dtype '{descr}' is not supported; use a numeric dtype: float64/float32 ('<f8', \
+                 '<f4'), signed or unsigned integers ('<i8' … '|u1') or bool, either byte order"
+            )
+        };
+        let b = descr.as_bytes();
+        if b.len() < 3 {
+            return Err(unsupported());
+        }
+        let big = match b[0] {
+            b'<' | b'|' => false,
+            b'>' => true,
+            b'=' => cfg!(target_endian = "big"),
+            _ => return Err(unsupported()),
+        };
+        let size: usize = descr[2..].parse().map_err(|_| unsupported())?;
+        let elem = match (b[1], size) {
+            (b'f', 8) => Elem::F8,
+            (b'f', 4) => Elem::F4,
+            (b'i', 8) => Elem::I8,
+            (b'i', 4) => Elem::I4,
+            (b'i', 2) => Elem::I2,
+            (b'i', 1) => Elem::I1,
+            (b'u', 8) => Elem::U8,
+            (b'u', 4) => Elem::U4,
+            (b'u', 2) => Elem::U2,
+            (b'u', 1) | (b'b', 1) => Elem::U1,
+            _ => return Err(unsupported()),
+        };
+        Ok(Dtype {
+            descr: descr.to_string(),
+            elem,
+            size,
+            big,
+        })
+    }
+
+    /// Converts raw element bytes (a whole number of elements) to `f64`.
+    fn convert(&self, data: &[u8]) -> Vec<f64> {
+        let big = self.big;
+        macro_rules! each {
+            ($t:ty, $n:expr) => {
+                data.chunks_exact($n)
+                    .map(|c| {
+                        let mut a = [0u8; $n];
+                        a.copy_from_slice(c);
+                        let v = if big {
+                            <$t>::from_be_bytes(a)
+                        } else {
+                            <$t>::from_le_bytes(a)
+                        };
+                        v as f64
+                    })
+                    .collect()
+            };
+        }
+        match self.elem {
+            Elem::F8 => each!(f64, 8),
+            Elem::F4 => each!(f32, 4),
+            Elem::I8 => each!(i64, 8),
+            Elem::I4 => each!(i32, 4),
+            Elem::I2 => each!(i16, 2),
+            Elem::I1 => data.iter().map(|&v| f64::from(v as i8)).collect(),
+            Elem::U8 => each!(u64, 8),
+            Elem::U4 => each!(u32, 4),
+            Elem::U2 => each!(u16, 2),
+            Elem::U1 => data.iter().map(|&v| f64::from(v)).collect(),
+        }
+    }
 }
 
 /// Splits a `.npy` file into its header dict text and its data bytes.
@@ -107,46 +283,44 @@ fn split_header(bytes: &[u8]) -> std::result::Result<(&str, &[u8]), String> {
     Ok((dict, &bytes[end..]))
 }
 
-/// What [`read_npy`] needs from the header dict.
+/// What [`parse_npy`] needs from the header dict.
 struct NpyHeader {
+    dtype: Dtype,
     fortran_order: bool,
-    shape: (usize, usize),
+    shape: Vec<usize>,
 }
 
-/// Parses the header dict, accepting only `'<f8'` (or `'float64'`-equivalent `'<f8'`) 2-D arrays.
+/// Parses the header dict: `descr` (a simple numeric dtype), `fortran_order` and `shape`.
 fn parse_dict(dict: &str) -> std::result::Result<NpyHeader, String> {
-    let descr = dict_value(dict, "descr")?;
-    let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"');
-    if descr != "<f8" {
-        return Err(format!(
-            "dtype '{descr}' is not supported; only '<f8' (little-endian f64)"
-        ));
+    let descr = dict_value(dict, "descr")?.trim();
+    if descr.starts_with('[') {
+        return Err("structured dtypes (records with named fields) are not supported".into());
     }
+    let dtype = Dtype::parse(descr.trim_matches(|c| c == '\'' || c == '"'))?;
     let fortran_order = match dict_value(dict, "fortran_order")?.trim() {
         "True" => true,
         "False" => false,
         other => return Err(format!("fortran_order '{other}' is not True or False")),
     };
     let shape = dict_value(dict, "shape")?;
-    let dims: Vec<&str> = shape
+    let shape = shape
         .trim()
         .trim_start_matches('(')
         .trim_end_matches(')')
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .collect();
-    let parse = |s: &str| {
-        s.parse::<usize>()
-            .map_err(|_| format!("bad shape entry '{s}'"))
-    };
-    match dims.as_slice() {
-        [r, c] => Ok(NpyHeader {
-            fortran_order,
-            shape: (parse(r)?, parse(c)?),
-        }),
-        _ => Err(format!("shape {} is not 2-D", shape.trim())),
-    }
+        .map(|s| {
+            s.trim_end_matches('L')
+                .parse::<usize>()
+                .map_err(|_| format!("bad shape entry '{s}'"))
+        })
+        .collect::<std::result::Result<Vec<usize>, String>>()?;
+    Ok(NpyHeader {
+        dtype,
+        fortran_order,
+        shape,
+    })
 }
 
 /// The raw text of the value of `key` in a NumPy header dict (up to the next top-level comma).
@@ -194,14 +368,21 @@ mod tests {
     }
 
     #[test]
-    fn parses_fortran_and_rejects_other_dtypes() {
+    fn parses_fortran_and_shapes_and_rejects_non_numeric_dtypes() {
         let h = parse_dict("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 4), }").unwrap();
         assert!(h.fortran_order);
-        assert_eq!(h.shape, (2, 4));
-        assert!(parse_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }").is_err());
-        assert!(parse_dict("{'descr': '<f8', 'fortran_order': False, 'shape': (8,), }").is_err());
-        assert!(
-            parse_dict("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2, 3), }").is_err()
+        assert_eq!(h.shape, [2, 4]);
+        let h = parse_dict("{'descr': '>i4', 'fortran_order': False, 'shape': (8,), }").unwrap();
+        assert_eq!(
+            (h.dtype.elem, h.dtype.size, h.dtype.big),
+            (Elem::I4, 4, true)
         );
+        assert_eq!(h.shape, [8]);
+        let h = parse_dict("{'descr': '|u1', 'fortran_order': False, 'shape': (), }").unwrap();
+        assert!(h.shape.is_empty());
+        for bad in ["'<c16'", "'|O'", "'<U3'", "'<f2'", "[('a', '<f8')]"] {
+            let dict = format!("{{'descr': {bad}, 'fortran_order': False, 'shape': (2,), }}");
+            assert!(parse_dict(&dict).is_err(), "{bad}");
+        }
     }
 }

@@ -14,6 +14,9 @@ use crate::model::{Architecture, Init, NetworkConfig, Params, Readout};
 use crate::rng;
 use rand_distr::{Distribution, StandardNormal};
 
+mod process;
+pub use process::gram_whole_process;
+
 /// One benchmark row: a stage, its baseline and their ratio.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchRow {
