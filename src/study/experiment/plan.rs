@@ -261,8 +261,9 @@ pub fn map_grid_work(s: &RunShape, points: usize) -> Work {
 /// plus the flow's own copy of K), the theory's gradient (three N×N matrices at once), the network's
 /// training ([`Network::train`]'s model: two N×m batches, X with a column of ones, the initial
 /// activation patterns and five m×(d+1) parameter-sized matrices), or the M×N test kernels (three at
-/// once in g_main).
-pub fn run_peak_bytes(s: &RunShape) -> u64 {
+/// once in g_main), plus the packing buffers of the products on `threads` threads
+/// ([`product_workspace_bytes`]).
+pub fn run_peak_bytes(s: &RunShape, threads: usize) -> u64 {
     let (n, mt, d, m) = (s.n, s.n_test, s.d, s.width);
     let b = matrix_bytes;
     let data = b(n, d) + b(mt, d);
@@ -287,15 +288,24 @@ pub fn run_peak_bytes(s: &RunShape) -> u64 {
         .into_iter()
         .max()
         .unwrap_or(0);
-    data + kept + transient
+    data + kept + transient + product_workspace_bytes(n.max(d).max(m), threads)
+}
+
+/// Packing buffers of the tiled matrix products ([`crate::linalg::matmul_tiled`]): every thread
+/// packs a [`crate::linalg::TILE`]-row block of the left factor and a `TILE`-column block of the
+/// right one, each with `inner` entries along the summed dimension, 2·TILE·inner·8 bytes per
+/// thread (measured: a theory run at N = 2000 on two threads peaks 16 MB above the matrices it
+/// holds, and 2·2·256·2000·8 B = 16.4 MB).
+pub fn product_workspace_bytes(inner: usize, threads: usize) -> u64 {
+    (threads.max(1) * 2 * crate::linalg::TILE * inner * 8) as u64
 }
 
 /// Peak bytes of a decision map: its run, or f̂ and ĝ on the `points` grid inputs (two
 /// points × N kernels at once, the grid itself and the data), whichever is larger.
-pub fn map_peak_bytes(s: &RunShape, points: usize) -> u64 {
+pub fn map_peak_bytes(s: &RunShape, points: usize, threads: usize) -> u64 {
     let grid =
         2 * matrix_bytes(points, s.n) + matrix_bytes(points, s.d) + 4 * matrix_bytes(s.n, s.d);
-    run_peak_bytes(s).max(grid)
+    run_peak_bytes(s, threads).max(grid)
 }
 
 /// A data source read from files, identified by everything its loading reads.
@@ -977,7 +987,7 @@ pub fn plan_sweeps(
     let mut panels = Vec::new();
     let mut all_cells = Vec::new();
     for (name, sweep) in sweeps {
-        let cells = panel_cells(sweep, &calibration, &loads_for_shapes)?;
+        let cells = panel_cells(sweep, &calibration, &loads_for_shapes, threads)?;
         let mut t = cells.tally(shard);
         if shard.is_none() {
             t.cpu_seconds += calibration.figure_seconds;
@@ -1112,6 +1122,7 @@ fn panel_cells(
     sweep: &Sweep,
     cal: &Calibration,
     loads: &BTreeMap<DataKey, DataLoad>,
+    threads: usize,
 ) -> Result<PanelCells> {
     let mut groups: HashMap<String, usize> = HashMap::new();
     let mut runs: HashMap<String, usize> = HashMap::new();
@@ -1142,7 +1153,7 @@ fn panel_cells(
             out.run_seconds
                 .push(cal.stage_seconds(cfg.model, false, &second_stage_work(&shape)));
             out.run_network.push(cfg.model == Model::Network);
-            out.run_peak.push((run_peak_bytes(&shape), shape));
+            out.run_peak.push((run_peak_bytes(&shape, threads), shape));
         }
         out.cells.push((cell.index, g, r));
     }
@@ -1181,7 +1192,7 @@ pub fn plan_maps(panels: &[MapPanel], resolution: usize, threads: usize) -> Resu
                 + calibration.seconds(&map_grid_work(&shape, points))
                 + load
                 + calibration.figure_seconds,
-            peak_bytes: map_peak_bytes(&shape, points),
+            peak_bytes: map_peak_bytes(&shape, points, threads),
             peak_shape: Some(shape),
         };
         plans.push(panel_plan(p.name, &t, threads));
