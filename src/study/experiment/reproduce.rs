@@ -514,8 +514,7 @@ fn threshold_rows(
     let below = |o: f64| {
         grid.iter()
             .copied()
-            .filter(|g| *g < o)
-            .last()
+            .rfind(|g| *g < o)
             .unwrap_or(f64::NEG_INFINITY)
     };
     let mut rows = Vec::new();
