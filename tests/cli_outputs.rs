@@ -95,7 +95,7 @@ fn a_sweep_that_runs_out_of_room_keeps_complete_cells_and_resumes() {
     let cfg = config.to_str().unwrap();
     let out = dir.path().join("out");
     let out_s = out.to_str().unwrap();
-    // 4 KiB holds a few cells of 17 metric rows each, not twelve.
+    // 4 KiB holds a few cells of 18 metric rows each, not twelve.
     let o = run_with_file_limit(
         8,
         &[
@@ -118,7 +118,7 @@ fn a_sweep_that_runs_out_of_room_keeps_complete_cells_and_resumes() {
     assert!(text.ends_with('\n'));
     let rows = text.lines().count() - 1;
     assert!(
-        rows > 0 && rows.is_multiple_of(17) && rows < 12 * 17,
+        rows > 0 && rows.is_multiple_of(18) && rows < 12 * 18,
         "{rows} rows"
     );
     assert!(
