@@ -1,5 +1,5 @@
-//! Summaries over seeds: mean and standard deviation, quartiles, and Student-t confidence
-//! intervals.
+//! Summaries over seeds: mean and standard deviation, quartiles, Student-t confidence
+//! intervals, and Pearson and Spearman correlations.
 
 /// Mean and sample standard deviation √(Σ(v − v̄)²/(n − 1)) (0 for one value, NaN for none).
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -160,6 +160,55 @@ fn ln_gamma(x: f64) -> f64 {
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
 
+/// Pearson's correlation r = Σ(x − x̄)(y − ȳ)/√(Σ(x − x̄)² Σ(y − ȳ)²) of paired values; NaN for
+/// fewer than two pairs, lengths that differ, or a constant side.
+pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    if x.len() != y.len() || x.len() < 2 {
+        return f64::NAN;
+    }
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+        syy += (b - my) * (b - my);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        return f64::NAN;
+    }
+    sxy / (sxx * syy).sqrt()
+}
+
+/// Ranks 1..n of `v`, ties given the mean of the ranks they span.
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    let mut r = vec![0.0; v.len()];
+    let mut k = 0;
+    while k < order.len() {
+        let mut end = k + 1;
+        while end < order.len() && v[order[end]] == v[order[k]] {
+            end += 1;
+        }
+        // Ranks k+1..=end share their mean (k + 1 + end)/2.
+        let mean = (k + 1 + end) as f64 / 2.0;
+        for &i in &order[k..end] {
+            r[i] = mean;
+        }
+        k = end;
+    }
+    r
+}
+
+/// Spearman's rank correlation: [`pearson`] of the ranks, ties given their mean rank.
+pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
+    if x.len() != y.len() {
+        return f64::NAN;
+    }
+    pearson(&ranks(x), &ranks(y))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +220,19 @@ mod tests {
             assert!((ln_gamma(x) - want.ln()).abs() < 1e-13, "{x}");
         }
         assert!((ln_gamma(0.5) - std::f64::consts::PI.sqrt().ln()).abs() < 1e-14);
+    }
+
+    #[test]
+    fn correlations_of_small_cases_by_hand() {
+        // x = (1, 2, 3), y = (1, 2, 4): Σdxdy = 3, Σdx² = 2, Σdy² = 42/9.
+        let r = pearson(&[1.0, 2.0, 3.0], &[1.0, 2.0, 4.0]);
+        assert!((r - 3.0 / (2.0_f64 * 42.0 / 9.0).sqrt()).abs() < 1e-15);
+        // Rank differences (−1, 1, −1, 1, 0): 1 − 6·4/(5·24) = 0.8.
+        let rho = spearman(&[1.0, 2.0, 3.0, 4.0, 5.0], &[20.0, 10.0, 40.0, 30.0, 50.0]);
+        assert!((rho - 0.8).abs() < 1e-15);
+        // A tie: ranks (1.5, 1.5, 3) against (1, 2, 3) give 1.5/√3.
+        let tied = spearman(&[7.0, 7.0, 9.0], &[1.0, 2.0, 3.0]);
+        assert!((tied - 1.5 / 3.0_f64.sqrt()).abs() < 1e-15);
+        assert!(pearson(&[1.0, 1.0], &[1.0, 2.0]).is_nan());
     }
 }

@@ -85,10 +85,10 @@ fn killed_sweeps_resume_without_lost_or_duplicated_rows() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let expected = std::fs::read(full.join("results.csv")).unwrap();
-    // 18 cells × 17 metrics, plus the header.
+    // 18 cells × 18 metrics, plus the header.
     assert_eq!(
         String::from_utf8_lossy(&expected).lines().count(),
-        18 * 17 + 1
+        18 * 18 + 1
     );
     for signal in ["-KILL", "-INT"] {
         let got = interrupted_then_resumed(dir.path(), &config, signal);

@@ -166,6 +166,7 @@ fn theory_and_per_seed_rows_of_the_eps_panel() {
             summary
                 .iter()
                 .filter(|s| is(s, "model", model) && is(s, "aggregate", agg))
+                .filter(|s| METRICS.contains(&s["metric"].as_str()))
                 .collect()
         };
         let (means, seeds) = (of("mean over seeds"), of("seed"));
@@ -182,6 +183,41 @@ fn theory_and_per_seed_rows_of_the_eps_panel() {
             let hand = values.iter().sum::<f64>() / values.len() as f64;
             let mean: f64 = m["mean"].parse().unwrap();
             assert!((mean - hand).abs() <= 1e-12, "{model} {m:?}: {hand}");
+        }
+    }
+
+    // The ε thresholds of every model and seed (theory §6.6): the observed one is the first x of
+    // the seed's agreement rows at ≥ 0.9, the predicted one the run's own metric in results.csv.
+    let results = table(&rep.join("eps/results.csv"));
+    for model in ["network", "theory"] {
+        for seed in ["0", "1"] {
+            let of_seed = |metric: &str| -> Vec<&HashMap<String, String>> {
+                summary
+                    .iter()
+                    .filter(|s| is(s, "model", model) && is(s, "seed", seed))
+                    .filter(|s| is(s, "metric", metric))
+                    .collect()
+            };
+            let mut agreement: Vec<(f64, f64)> = of_seed("agreement")
+                .iter()
+                .map(|s| (s["x"].parse().unwrap(), s["mean"].parse().unwrap()))
+                .collect();
+            agreement.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let first = agreement.iter().find(|p| p.1 >= 0.9).map(|p| p.0);
+            let obs = of_seed("eps_threshold_obs");
+            assert_eq!(obs.len(), 1);
+            assert_eq!(obs[0]["mean"].parse::<f64>().ok(), first, "{model} {seed}");
+            // An ε* the predicted agreement never reaches is an empty cell.
+            let pred: Vec<Option<f64>> = results
+                .iter()
+                .filter(|r| r["model"] == model && r["seed"] == seed)
+                .filter(|r| r["metric"] == "eps_threshold_pred")
+                .map(|r| r["value"].parse().ok())
+                .collect();
+            assert_eq!(pred.len(), 4);
+            assert!(pred.iter().all(|p| *p == pred[0]));
+            let row = of_seed("eps_threshold_pred");
+            assert_eq!(row[0]["mean"].parse::<f64>().ok(), pred[0]);
         }
     }
 

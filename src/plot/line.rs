@@ -27,6 +27,8 @@ pub enum LineStyle {
     Thin,
     /// A translucent dashed line 1 px wide without markers.
     ThinDashed,
+    /// Filled markers without a line: a scatter plot (the points are still sorted by x).
+    Markers,
 }
 
 /// How the ± half-widths of a [`Series`] are drawn.
@@ -378,7 +380,12 @@ impl Prepared<'_> {
             }
             let xy: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1)).collect();
             let stroke = line_stroke(series.style, color);
-            for piece in clip_y(&xy, y_lo, y_hi, self.chart.log_x) {
+            let pieces = if series.style == LineStyle::Markers {
+                Vec::new()
+            } else {
+                clip_y(&xy, y_lo, y_hi, self.chart.log_x)
+            };
+            for piece in pieces {
                 if is_dashed(series.style) {
                     chart
                         .draw_series(DashedLineSeries::new(piece, DASH, GAP, stroke))
@@ -393,6 +400,9 @@ impl Prepared<'_> {
             match series.style {
                 LineStyle::Solid => chart
                     .draw_series(visible.map(|&p| Circle::new(p, 3, color.filled())))
+                    .map(|_| ()),
+                LineStyle::Markers => chart
+                    .draw_series(visible.map(|&p| Circle::new(p, 4, color.mix(0.7).filled())))
                     .map(|_| ()),
                 LineStyle::Dashed => chart
                     .draw_series(visible.map(|&p| Circle::new(p, 3, color.stroke_width(1))))
@@ -427,7 +437,7 @@ fn is_dashed(style: LineStyle) -> bool {
 /// The stroke of a line of `style` in `color`.
 fn line_stroke(style: LineStyle, color: RGBColor) -> ShapeStyle {
     match style {
-        LineStyle::Solid | LineStyle::Dashed => color.stroke_width(2),
+        LineStyle::Solid | LineStyle::Dashed | LineStyle::Markers => color.stroke_width(2),
         LineStyle::Thin | LineStyle::ThinDashed => color.mix(THIN_OPACITY).stroke_width(1),
     }
 }
@@ -501,7 +511,10 @@ impl Legend {
             }
             let stroke = line_stroke(style, color);
             let ends = [(x, y), (x + 30, y)];
-            if is_dashed(style) {
+            if style == LineStyle::Markers {
+                area.draw(&Circle::new((x + 15, y), 4, color.mix(0.7).filled()))
+                    .map_err(plot_err)?;
+            } else if is_dashed(style) {
                 area.draw(&DashedPathElement::new(ends, DASH, GAP, stroke))
                     .map_err(plot_err)?;
             } else {

@@ -7,6 +7,7 @@
 //!   per test point (our reconstruction of §6.3; the paper's exact form is unverified);
 //! * [`sweep`]: list-valued keys expanded to cells ([`SweepSpec`], [`Sweep`]), run in parallel into
 //!   one tidy `results.csv` that survives interruptions, whole or as shards `k/n`;
+//! * [`threshold`]: the predicted ε threshold ε* of scenario (a) (§6.6) and the observed one;
 //! * [`merge`]: the output directories of the shards of a sweep or preset combined into the
 //!   directory of the unsharded run ([`merge_sweep`], [`merge_preset`]).
 //!
@@ -34,6 +35,7 @@ pub mod presets;
 pub mod reproduce;
 pub mod selection;
 pub mod sweep;
+pub mod threshold;
 
 pub use conditions::{ConditionSummary, ConditionTerms};
 pub use config::{DatasetKind, KEYS, Model, RunConfig, Scenario};

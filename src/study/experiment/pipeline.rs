@@ -62,6 +62,7 @@ pub const METRICS: &[&str] = &[
     "agree_given_all_main",
     "predicted_disagree",
     "predicted_disagree_hit",
+    "eps_threshold_pred",
 ];
 
 /// Metrics of §7.2 and extensions.
@@ -81,6 +82,8 @@ pub struct Metrics {
     pub mean_target: f64,
     /// mean_n |cos(η_n, Σ_k y_k Φ_γ(x_n, x_k) x_k)| over the n with η_n ≠ 0 (NaN if none).
     pub mean_abs_cos: f64,
+    /// Predicted ε threshold ε* of scenario (a) ([`super::threshold`], §6.6); NaN where undefined.
+    pub eps_threshold_pred: f64,
 }
 
 /// The result of one run.
@@ -116,6 +119,7 @@ impl RunResult {
             c.agree_given_all_main,
             c.predicted_disagree,
             c.predicted_disagree_hit,
+            m.eps_threshold_pred,
         ];
         METRICS.iter().copied().zip(values).collect()
     }
@@ -489,6 +493,13 @@ fn second_stage(cfg: &RunConfig, first: &FirstStage) -> Result<SecondStage> {
         agreement: agreement(&first.f_test, &g_test),
         mean_target: targets.iter().sum::<f64>() / targets.len().max(1) as f64,
         mean_abs_cos: mean_abs_cos(eta.as_ref(), first.direction.as_ref()),
+        eps_threshold_pred: super::threshold::for_run(
+            cfg,
+            first.grad_x.as_ref(),
+            &targets,
+            z,
+            &first.f_test,
+        )?,
     };
 
     let eps = attack.eps;

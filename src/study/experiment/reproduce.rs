@@ -92,7 +92,9 @@ pub struct SummaryRow {
     pub key: String,
     /// Name of the plotted quantity x (`eps` when the key is `eps_per_coordinate`, …).
     pub x_name: String,
-    /// Shown x value (the swept value × the panel's scale, e.g. ε = c·√d).
+    /// Shown x value (the swept value × the panel's scale, e.g. ε = c·√d); empty for the
+    /// ε thresholds, which belong to a seed, not to a point.
+    #[serde(serialize_with = "finite_or_empty")]
     pub x: f64,
     /// Metric name.
     pub metric: String,
@@ -165,14 +167,10 @@ pub fn run_preset(
         }
         let notes: BTreeMap<usize, String> = report.not_evaluated.into_iter().collect();
         let rows = summarize_panel(preset, panel, &results, opts, &notes)?;
-        plot_panel(
-            preset,
-            panel,
-            &rows,
-            opts,
-            &dir.join(format!("{}-{}", preset.name, panel.name)),
-        )?;
+        let stem = dir.join(format!("{}-{}", preset.name, panel.name));
+        plot_panel(preset, panel, &rows, opts, &stem)?;
         summary.extend(rows);
+        summary.extend(threshold_rows(preset, panel, &results, opts, &stem)?);
     }
     if opts.shard.is_none() {
         crate::io::write_rows(&dir.join("summary.csv"), &summary)?;
@@ -417,6 +415,294 @@ fn summarize_panel(
 }
 
 pub use crate::stats::mean_std;
+
+/// The `aggregate` of a correlation over seeds between predicted and observed ε thresholds.
+pub const AGGREGATE_CORRELATION: &str = "correlation over seeds";
+
+/// Per model and seed of an ε panel (a panel of `eps` or `eps_per_coordinate` in a preset that
+/// draws agreement, without the learning-rate grid): the observed threshold `eps_threshold_obs`,
+/// the smallest ε of the grid with agreement ≥ 0.9, beside the predicted ε* of §6.6
+/// (`eps_threshold_pred`, the run's metric, the same at every ε of the seed), as rows of one seed
+/// (x empty); then, per model, their means over seeds, the ratio pred/obs over the seeds with
+/// obs > 0 (`eps_threshold_ratio`), the share of seeds whose ε* lies in the grid bracket
+/// [ε_{k−1}, ε_k) of the observed ε_k, or at or above the grid's last ε where agreement never
+/// reaches 0.9 (`eps_threshold_in_bracket`), and the Pearson and Spearman
+/// correlations of pred and obs (`eps_threshold_pearson`, `eps_threshold_spearman`, in `mean`,
+/// over the `seeds` where both are finite). Draws them as `<stem>-threshold.svg/.png`.
+fn threshold_rows(
+    preset: &Preset,
+    panel: &Panel,
+    results: &Path,
+    opts: &ReproduceOptions<'_>,
+    stem: &Path,
+) -> Result<Vec<SummaryRow>> {
+    use super::threshold::{LEVEL, OBS_METRIC, PRED_METRIC, observed};
+    if !matches!(panel.key, "eps" | "eps_per_coordinate")
+        || !preset.metrics.contains(&"agreement")
+        || opts.lr_grid_max
+    {
+        return Ok(Vec::new());
+    }
+    let mut reader = csv::Reader::from_path(results).map_err(|e| csv_error(results, e))?;
+    let headers = reader.headers().map_err(|e| csv_error(results, e))?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(key_col), Some(seed_col), Some(metric_col), Some(value_col)) =
+        (col(panel.key), col("seed"), col("metric"), col("value"))
+    else {
+        return Ok(Vec::new());
+    };
+    let models = opts.models.list();
+    let model_col = col("model");
+    let mut points: BTreeMap<(usize, u64), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut pred: BTreeMap<(usize, u64), f64> = BTreeMap::new();
+    let mut grid: Vec<f64> = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(results, e))?;
+        let metric = record.get(metric_col).unwrap_or_default();
+        if metric != "agreement" && metric != PRED_METRIC {
+            continue;
+        }
+        let model = match model_col {
+            Some(c) => models
+                .iter()
+                .position(|m| Some(m.choice_name()) == record.get(c)),
+            None => Some(0),
+        };
+        let parse = |i: usize| record.get(i).and_then(|s| s.parse::<f64>().ok());
+        let (Some(model), Some(x), Some(seed)) = (
+            model,
+            parse(key_col).map(|v| v * panel.x_scale),
+            record.get(seed_col).and_then(|s| s.parse::<u64>().ok()),
+        ) else {
+            continue;
+        };
+        let Some(v) = parse(value_col).filter(|v| v.is_finite()) else {
+            continue;
+        };
+        if metric == PRED_METRIC {
+            pred.entry((model, seed)).or_insert(v);
+        } else {
+            points.entry((model, seed)).or_default().push((x, v));
+            grid.push(x);
+        }
+    }
+    grid.sort_by(f64::total_cmp);
+    grid.dedup();
+    let row = |model: usize, metric: &str, values: &[f64], aggregate, seed, note: String| {
+        let (mean, std) = mean_std(values);
+        let q = |p: f64| crate::stats::quantile(values, p);
+        SummaryRow {
+            preset: preset.name.to_string(),
+            panel: panel.name.clone(),
+            model: models[model].choice_name(),
+            key: panel.key.to_string(),
+            x_name: panel.x_name.to_string(),
+            x: f64::NAN,
+            metric: metric.to_string(),
+            mean,
+            std,
+            median: q(0.5),
+            q1: q(0.25),
+            q3: q(0.75),
+            seeds: values.len(),
+            aggregate,
+            seed,
+            note,
+        }
+    };
+    let top = grid.last().copied().unwrap_or(f64::NAN);
+    let below = |o: f64| {
+        grid.iter()
+            .copied()
+            .rfind(|g| *g < o)
+            .unwrap_or(f64::NEG_INFINITY)
+    };
+    let mut rows = Vec::new();
+    let mut series = Vec::new();
+    let mut legend = Vec::new();
+    for model in 0..models.len() {
+        let seeds: Vec<u64> = points
+            .keys()
+            .filter(|k| k.0 == model)
+            .map(|k| k.1)
+            .collect();
+        if seeds.is_empty() {
+            continue;
+        }
+        let (mut obs_all, mut pred_all, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
+        let mut inside = Vec::new();
+        for &seed in &seeds {
+            let obs = observed(&points[&(model, seed)], LEVEL);
+            let p = pred.get(&(model, seed)).copied();
+            let one = |v: Option<f64>, metric, why: &str| match v {
+                Some(v) => row(
+                    model,
+                    metric,
+                    &[v],
+                    AGGREGATE_SEED,
+                    Some(seed),
+                    String::new(),
+                ),
+                None => row(model, metric, &[], AGGREGATE_SEED, Some(seed), why.into()),
+            };
+            rows.push(one(
+                obs,
+                OBS_METRIC,
+                &format!("agreement below {LEVEL} at every ε of the grid (up to {top})"),
+            ));
+            rows.push(one(
+                p,
+                PRED_METRIC,
+                "ε* undefined for this configuration or the predicted agreement never reaches \
+                 0.9 (theory §6.6)",
+            ));
+            obs_all.extend(obs);
+            pred_all.extend(p);
+            if let (Some(o), Some(p)) = (obs, p) {
+                pairs.push((o, p));
+            }
+            // ε* is an infimum (A ≥ 0.9 just above it), so a first grid point ε_k at the level
+            // brackets it as ε_{k−1} ≤ ε* < ε_k; no point at the level means ε* ≥ the grid's last.
+            if let Some(p) = p {
+                inside.push(f64::from(u8::from(match obs {
+                    Some(o) => p >= below(o) && p < o,
+                    None => p >= top,
+                })));
+            }
+        }
+        rows.push(row(
+            model,
+            OBS_METRIC,
+            &obs_all,
+            AGGREGATE_MEAN,
+            None,
+            String::new(),
+        ));
+        rows.push(row(
+            model,
+            PRED_METRIC,
+            &pred_all,
+            AGGREGATE_MEAN,
+            None,
+            String::new(),
+        ));
+        let ratios: Vec<f64> = pairs
+            .iter()
+            .filter(|(o, _)| *o > 0.0)
+            .map(|(o, p)| p / o)
+            .collect();
+        rows.push(row(
+            model,
+            "eps_threshold_ratio",
+            &ratios,
+            AGGREGATE_MEAN,
+            None,
+            String::new(),
+        ));
+        rows.push(row(
+            model,
+            "eps_threshold_in_bracket",
+            &inside,
+            AGGREGATE_MEAN,
+            None,
+            String::new(),
+        ));
+        let (o, p): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
+        let (r, rho) = (
+            crate::stats::pearson(&o, &p),
+            crate::stats::spearman(&o, &p),
+        );
+        for (metric, v) in [
+            ("eps_threshold_pearson", r),
+            ("eps_threshold_spearman", rho),
+        ] {
+            let mut c = row(
+                model,
+                metric,
+                &[v],
+                AGGREGATE_CORRELATION,
+                None,
+                String::new(),
+            );
+            c.seeds = pairs.len();
+            (c.std, c.median, c.q1, c.q3) = (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
+            rows.push(c);
+        }
+        if pairs.is_empty() {
+            continue;
+        }
+        let name = models[model].choice_name();
+        series.push(Series {
+            label: format!("{name}: one seed ({} of {})", pairs.len(), seeds.len()),
+            points: pairs.clone(),
+            style: LineStyle::Markers,
+            color: Some(model),
+            ..Series::default()
+        });
+        legend.push(LegendEntry {
+            label: format!(
+                "{name}: Pearson {r:.3}, Spearman {rho:.3}, median ε*/obs {:.3} ({} seeds); \
+                 ε* in the grid's bracket: {} of {}",
+                crate::stats::quantile(&ratios, 0.5),
+                pairs.len(),
+                inside.iter().sum::<f64>(),
+                inside.len()
+            ),
+            ..LegendEntry::default()
+        });
+    }
+    if !series.is_empty() {
+        let hi = series
+            .iter()
+            .flat_map(|s| s.points.iter().flat_map(|p| [p.0, p.1]))
+            .fold(0.0, f64::max);
+        let step = grid
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(f64::INFINITY, f64::min);
+        series.push(Series {
+            label: "ε* = observed".into(),
+            points: vec![(0.0, 0.0), (hi, hi)],
+            style: LineStyle::Thin,
+            color: Some(5),
+            ..Series::default()
+        });
+        if step.is_finite() {
+            series.push(Series {
+                label: "ε* = observed − grid step (the bracket's lower end)".into(),
+                points: vec![(step, 0.0), (hi, hi - step)],
+                style: LineStyle::ThinDashed,
+                color: Some(5),
+                ..Series::default()
+            });
+        }
+        line_chart(
+            &LineChart {
+                title: format!(
+                    "{}, {}: predicted against observed ε threshold",
+                    preset.name, panel.name
+                ),
+                x_label: format!(
+                    "observed threshold: smallest ε of the grid with agreement ≥ {LEVEL}"
+                ),
+                y_label: "predicted threshold ε* (theory §6.6)".into(),
+                log_x: false,
+                y_range: None,
+                series,
+                legend,
+            },
+            &with_threshold_suffix(stem),
+        )?;
+    }
+    Ok(rows)
+}
+
+/// `<stem>-threshold`.
+fn with_threshold_suffix(stem: &Path) -> std::path::PathBuf {
+    let mut s = stem.as_os_str().to_owned();
+    s.push("-threshold");
+    s.into()
+}
 
 /// An x value ordered by `total_cmp`, for grouping.
 #[derive(Debug, Clone, Copy, PartialEq)]
