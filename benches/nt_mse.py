@@ -5,8 +5,8 @@
 
 K.npy is the N×N train Gram matrix (`ntk-perturb gram`), TRAIN.csv the data it was computed from
 (labels in its last column), TIMES a comma-separated list of times (`inf` allowed). Prints one line
-per baseline, `name median_seconds`, each the median of REPS timings after one warm-up, on data
-already in memory:
+per baseline, `name median_wall_seconds cpu median_cpu_seconds`, the medians of REPS timings after
+one warm-up, on data already in memory:
 
   neural_tangents  nt.predict.gradient_descent_mse(K, y)(t, f0 = 0) at every time (its own
                    eigendecomposition of K included), with jax on the CPU in float64;
@@ -28,13 +28,15 @@ def median(times):
 
 
 def timed(reps, f):
+    """Median wall seconds and median CPU seconds (all threads) of `reps` runs after a warm-up."""
     f()
-    out = []
+    wall, cpu = [], []
     for _ in range(reps):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         f()
-        out.append(time.perf_counter() - start)
-    return median(out)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return f"{median(wall):.4f} cpu {median(cpu):.4f}"
 
 
 def main() -> None:
@@ -61,7 +63,7 @@ def main() -> None:
             out = predict(ts, f0)
             jax.block_until_ready(out)
 
-        print(f"neural_tangents {timed(reps, nt_flow_once):.4f}", flush=True)
+        print(f"neural_tangents {timed(reps, nt_flow_once)}", flush=True)
     except Exception as e:  # noqa: BLE001 - any import or runtime failure makes it unavailable
         print(f"neural_tangents unavailable {type(e).__name__}: {e}".replace("\n", " "), flush=True)
     try:
@@ -70,7 +72,7 @@ def main() -> None:
         def evd():
             scipy.linalg.eigh(k, driver="evd", check_finite=False)
 
-        print(f"scipy_evd {timed(reps, evd):.4f}", flush=True)
+        print(f"scipy_evd {timed(reps, evd)}", flush=True)
     except Exception as e:  # noqa: BLE001
         print(f"scipy_evd unavailable {type(e).__name__}: {e}".replace("\n", " "), flush=True)
 

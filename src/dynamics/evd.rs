@@ -503,20 +503,21 @@ fn half_evd(d: &[f64], e: &[f64], par: Par, stack: &mut MemStack) -> Result<(Vec
 fn secular_root(d: &[f64], z: &[f64], rho: f64, j: usize) -> (usize, f64) {
     let k = d.len();
     let last = j + 1 == k;
-    let f_at = |origin: usize, mu: f64| -> (f64, f64, f64, f64) {
-        let (mut psi, mut dpsi, mut phi, mut dphi) = (0.0, 0.0, 0.0, 0.0);
-        for a in 0..k {
+    // Sums over the poles left (a ≤ j) and right (a > j) of the root, and their derivatives.
+    let sums = |range: std::ops::Range<usize>, origin: usize, mu: f64| {
+        let (mut s, mut ds) = (0.0, 0.0);
+        for a in range {
             let inv = 1.0 / ((d[a] - d[origin]) - mu);
             let t = z[a] * z[a] * inv;
-            if a <= j {
-                psi += t;
-                dpsi += t * inv;
-            } else {
-                phi += t;
-                dphi += t * inv;
-            }
+            s += t;
+            ds += t * inv;
         }
-        (rho * psi, rho * dpsi, rho * phi, rho * dphi)
+        (rho * s, rho * ds)
+    };
+    let f_at = |origin: usize, mu: f64| -> (f64, f64, f64, f64) {
+        let (psi, dpsi) = sums(0..j + 1, origin, mu);
+        let (phi, dphi) = sums(j + 1..k, origin, mu);
+        (psi, dpsi, phi, dphi)
     };
     let (origin, mut lo, mut hi) = if last {
         let zz: f64 = z.iter().map(|x| x * x).sum();

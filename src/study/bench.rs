@@ -510,7 +510,7 @@ pub fn mse_dynamics_process(n: usize, reps: usize) -> Result<BenchRow> {
             baseline
                 .lines()
                 .filter_map(|l| l.strip_prefix(name))
-                .find_map(|v| v.trim().parse::<f64>().ok())
+                .find_map(|v| v.split_whitespace().next()?.parse::<f64>().ok())
                 .unwrap_or(f64::NAN)
         };
         let (nt, scipy) = (find("neural_tangents "), find("scipy_evd "));
