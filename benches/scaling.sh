@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Time and peak memory of gram and dynamics versus N, and of train versus the width m, for the
-# README's scaling table. Usage: benches/scaling.sh [max_gram_N] [max_dynamics_N]
+# README's scaling table. Usage:
+#   benches/scaling.sh [max_gram_N] [max_dynamics_N]     # the whole table
+#   DYN_SIZES="4000 8000 12000" benches/scaling.sh        # only `dynamics --loss mse` at these N,
+#                                                         # with the peak in units of 8N² bytes
 # Needs a release build (cargo build --release) and GNU time (/usr/bin/time).
 set -euo pipefail
 bin=${BIN:-target/release/ntk-perturb}
@@ -12,6 +15,19 @@ measure() { # prints "seconds peak_MiB" of a command
   /usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null 2>&1
   awk '{printf "%s %.0f\n", $1, $2/1024}' "$work/t"
 }
+dynamics() { # prints "seconds peak_MiB" of closed-form mse dynamics on $1
+  measure "$bin" dynamics --train "$1" --loss mse --times 1,10,inf --f0 zero --quiet --force --out "$work/d"
+}
+if [ -n "${DYN_SIZES:-}" ]; then
+  echo "stage,size,seconds,peak_mib,peak_over_8n2"
+  for n in $DYN_SIZES; do
+    "$bin" data gauss --n "$n" --d 784 --seed 1 --quiet --force --out "$work/x$n.csv"
+    read -r s m < <(dynamics "$work/x$n.csv")
+    echo "dynamics (mse),N=$n,$s,$m,$(awk -v m="$m" -v n="$n" 'BEGIN{printf "%.2f", m*1048576/(8*n*n)}')"
+    rm -f "$work/x$n.csv"
+  done
+  exit 0
+fi
 echo "stage,size,seconds,peak_mib"
 for n in 1000 2000 4000 8000 16000 20000; do
   "$bin" data gauss --n "$n" --d 784 --seed 1 --quiet --force --out "$work/x$n.csv"
@@ -20,7 +36,7 @@ for n in 1000 2000 4000 8000 16000 20000; do
     echo "gram,N=$n,$s,$m"
   fi
   if [ "$n" -le "$max_dyn" ]; then
-    read -r s m < <(measure "$bin" dynamics --train "$work/x$n.csv" --loss mse --times 1,10,inf --f0 zero --quiet --force --out "$work/d")
+    read -r s m < <(dynamics "$work/x$n.csv")
     echo "dynamics (mse),N=$n,$s,$m"
   fi
 done

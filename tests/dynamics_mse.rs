@@ -141,12 +141,19 @@ fn duplicated_data(
 /// With exact duplicates K = P K_u Pᵀ (P the N×U membership matrix, K_u the Gram of the distinct
 /// inputs, nonsingular), so the minimum-norm solution of K α = r is α_i = β_g/|g| with
 /// K_u β = r̄ (r̄_g the mean residual of group g), and F_∞ is the group mean of the labels. β comes
-/// from an LU solve of K_u here, an algorithm independent of the eigendecomposition.
+/// from an LU solve of K_u here, an algorithm independent of the eigendecomposition. The second
+/// size is above every parallel threshold of the eigendecomposition (halves of 330 > 128 for the
+/// divide-and-conquer, the symmetric product's 256 rows, blocks of 256 secular vectors).
 #[test]
 fn many_duplicated_pairs_match_the_minimum_norm_least_squares_solution() {
-    let (u, dups) = (150, 60);
+    for (u, dups, d) in [(150, 60, 8), (500, 160, 12)] {
+        duplicated_pairs_case(u, dups, d);
+    }
+}
+
+fn duplicated_pairs_case(u: usize, dups: usize, d: usize) {
     let n = u + dups;
-    let (x, y, f0, group) = duplicated_data(u, dups, 8, 31);
+    let (x, y, f0, group) = duplicated_data(u, dups, d, 31);
     let k = infinite_train_train(x.as_ref(), &Architecture::default(), KernelWhat::Ntk).unwrap();
     // Copy and original: θ = 0 exactly, so the pair has exactly the diagonal value.
     for i in u..n {

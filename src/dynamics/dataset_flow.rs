@@ -172,7 +172,7 @@ pub fn flow_of_dataset(
         _ => Ok(vec![0.0; x.nrows()]),
     };
     let f0_train = f0_of(train.x.as_ref())?;
-    let flow = LinearizedFlow::new(k_train.as_ref(), &train.y, &f0_train, spec.loss, spec.ode)?;
+    let flow = LinearizedFlow::from_gram(k_train, &train.y, &f0_train, spec.loss, spec.ode)?;
     let sol = flow.solve(&spec.times)?;
     let test_outputs = match (test, &k_test) {
         (Some(t), Some(kt)) => Some(LinearizedFlow::predict_many(

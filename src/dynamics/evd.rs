@@ -12,22 +12,25 @@
 //! entry once), and the panel's rank-2k update is applied afterwards as one triangular matrix
 //! product. That phase took 3.0–3.3 s (LAPACK's `dsytrd` through SciPy: 2.3–2.8 s), three quarters
 //! of it in [`symv`], which streams the matrix at about 22 GB/s once it no longer fits in cache.
-//! The rest is faer's: the Householder vectors are stored and blocked exactly as its own
-//! tridiagonalisation stores them, so its divide-and-conquer and its block back-transformation
-//! apply unchanged.
+//! The Householder vectors are stored and blocked exactly as faer's own tridiagonalisation stores
+//! them, so faer's block Householder products apply them. [`SymmetricEvd`] then solves the two
+//! halves of the tridiagonal matrix with faer's divide-and-conquer and does the last merge itself,
+//! keeping V = Q·diag(Z₁, Z₂)·(merge) as factors that are applied to blocks instead of multiplied
+//! out: the 2N³ back-transformation and the N³ product of the last merge are left out, and the
+//! memory besides A's own storage is 8N² bytes instead of 3·8N² (eigenvectors and faer's two N×N
+//! scratch matrices).
 //!
 //! Every split of the work between threads is a fixed function of the size, so the bits depend on
 //! `par` (always [`super::spectrum::EVD_THREADS`] threads here) and on nothing else.
 
 use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
-use faer::linalg::evd::{
-    ComputeEigenvectors, EvdError, self_adjoint_evd_scratch, tridiagonal_self_adjoint_evd,
-};
+use faer::linalg::evd::{EvdError, tridiagonal_self_adjoint_evd};
 use faer::linalg::householder;
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::qr::no_pivoting::factor::recommended_block_size;
+use faer::linalg::temp_mat_scratch;
 use faer::prelude::*;
 use faer::{Accum, Col, Conj, Mat, MatMut, MatRef, Par};
 
@@ -39,37 +42,445 @@ const PANEL: usize = 32;
 /// Below this many trailing rows the symmetric matrix-vector product runs on one thread.
 const SYMV_PAR_MIN: usize = 256;
 
-/// Eigenvalues (ascending) and orthonormal eigenvectors of the symmetric matrix whose lower
-/// triangle is `a` (the strict upper triangle is not read).
-pub fn self_adjoint_evd(a: MatRef<'_, f64>, par: Par) -> Result<(Vec<f64>, Mat<f64>)> {
-    let n = a.nrows();
+/// Columns of the secular eigenvector matrix built at a time when it is applied to a block.
+const SECULAR_BLOCK: usize = 256;
+
+/// Iteration cap of one secular root (the safeguarded rational model converges in a handful of
+/// steps; bisection alone would need about 60).
+const SECULAR_MAX_ITER: usize = 200;
+
+/// The symmetric eigendecomposition A = V Λ Vᵀ held as a value that applies V and Vᵀ to blocks,
+/// without forming the N×N matrix V (§8.3).
+///
+/// V = Q · diag(Z₁, Z₂) · P · Rᵀ · W̃, factor by factor:
+///
+/// * Q: the Householder reflectors of the tridiagonalisation T = Qᵀ A Q, kept in A's own storage
+///   (faer's layout, see [`tridiagonalize`]);
+/// * Z₁, Z₂: the eigenvectors of the two halves of T torn apart at row N/2 (T = diag(T₁, T₂) +
+///   |β| v vᵀ, β = T[N/2, N/2 − 1], v = e_{N/2−1} + sign(β) e_{N/2}, with |β| subtracted from the
+///   two diagonal entries it touches), each from faer's tridiagonal divide-and-conquer;
+/// * P: the permutation that sorts the halves' eigenvalues d into one ascending list;
+/// * R: the Givens rotations of the deflation (pairs of eigenvalues closer than the tolerance);
+/// * W̃: the eigenvectors of the rank-one update D + ρ z zᵀ (ρ = 2|β|, z = P diag(Z₁, Z₂)ᵀ v/√2),
+///   the identity on the deflated coordinates and, on the other k, column j equal to
+///   ẑ_a/(d_a − λ_j) normalised, with λ_j the roots of the secular equation
+///   1 + ρ Σ_a z_a²/(d_a − λ) = 0 and ẑ from the Gu–Eisenstat formula
+///   ẑ_a² = Π_b (λ_b − d_a) / (ρ Π_{b≠a} (d_b − d_a)), which makes W̃ orthogonal to working
+///   accuracy. W̃ is never stored: its columns are rebuilt in blocks of [`SECULAR_BLOCK`].
+///
+/// This is the top level of a divide-and-conquer (LAPACK `dstedc`'s merge, `dlaed2`–`dlaed4`)
+/// whose last product diag(Z₁, Z₂)·W̃ and the back-transformation Q·Z are applied to the blocks
+/// that need them instead of being formed: the mse flow needs V g(Λ) Vᵀ r for a few times, not V.
+/// Memory besides A's storage: Z₁ and Z₂ (2·(N/2)² entries) and, while the halves are solved,
+/// faer's divide-and-conquer scratch for N/2 (two (N/2)² matrices): 8N² bytes in all.
+#[derive(Debug, Clone)]
+pub struct SymmetricEvd {
+    /// The tridiagonalised matrix: T's diagonals and the Householder vectors (faer's layout).
+    reflectors: Mat<f64>,
+    /// Block triangular factors of the reflectors.
+    factors: Mat<f64>,
+    /// Eigenvalues, ascending.
+    eigenvalues: Vec<f64>,
+    /// Size of the first half.
+    n1: usize,
+    /// Eigenvectors of the first and second half.
+    z1: Mat<f64>,
+    z2: Mat<f64>,
+    /// `src[s]`: the half-eigenvector (0..n1 first half, n1.. second) at sorted position s.
+    src: Vec<usize>,
+    /// Deflation rotations (p, q, c, s) in sorted positions, in the order they were made.
+    rotations: Vec<(usize, usize, f64, f64)>,
+    /// Sorted positions of the k non-deflated coordinates.
+    kept: Vec<usize>,
+    /// Their eigenvalues d_a and Gu–Eisenstat ẑ_a.
+    d_kept: Vec<f64>,
+    z_hat: Vec<f64>,
+    /// Secular root j: λ_j = d_kept[origin[j]] + mu[j], eigenvector scale 1/‖w_j‖.
+    origin: Vec<usize>,
+    mu: Vec<f64>,
+    inv_norm: Vec<f64>,
+    /// At ascending position p: `Ok(j)` for secular root j, `Err(s)` for the deflated position s.
+    order: Vec<std::result::Result<usize, usize>>,
+}
+
+impl SymmetricEvd {
+    /// Decomposes the symmetric matrix whose lower triangle is `a` (the strict upper triangle is
+    /// not read), in `a`'s own storage.
+    pub fn new(mut a: Mat<f64>, par: Par) -> Result<SymmetricEvd> {
+        let n = a.nrows();
+        if a.ncols() != n {
+            return Err(Error::Mismatch(format!(
+                "eigendecomposition of a {}×{} matrix",
+                n,
+                a.ncols()
+            )));
+        }
+        let bs = recommended_block_size::<f64>(n, n).max(1);
+        let mut h = Mat::<f64>::zeros(bs, n.saturating_sub(1));
+        if n > 1 {
+            tridiagonalize(a.as_mut(), h.as_mut(), par)?;
+        }
+        let diag: Vec<f64> = (0..n).map(|i| a[(i, i)]).collect();
+        let sub: Vec<f64> = (0..n.saturating_sub(1)).map(|i| a[(i + 1, i)]).collect();
+        let n1 = n / 2;
+        // Tear T at row n1: β couples the halves and leaves |β| on each touching diagonal.
+        let beta = if n1 > 0 { sub[n1 - 1] } else { 0.0 };
+        let mut d1 = diag[..n1].to_vec();
+        let mut d2 = diag[n1..].to_vec();
+        if n1 > 0 {
+            d1[n1 - 1] -= beta.abs();
+            d2[0] -= beta.abs();
+        }
+        let e1 = &sub[..n1.saturating_sub(1)];
+        let e2 = if n1 > 0 { &sub[n1..] } else { &sub[..] };
+        let mut mem = MemBuffer::new(half_evd_scratch(n - n1, par));
+        let (l1, z1) = half_evd(&d1, e1, par, MemStack::new(&mut mem))?;
+        let (l2, z2) = half_evd(&d2, e2, par, MemStack::new(&mut mem))?;
+        drop(mem);
+        // z = P diag(Z₁, Z₂)ᵀ v / √2 and ρ = 2|β|.
+        let mut src: Vec<usize> = (0..n).collect();
+        let lam = |i: usize| if i < n1 { l1[i] } else { l2[i - n1] };
+        src.sort_by(|&i, &j| lam(i).total_cmp(&lam(j)).then(i.cmp(&j)));
+        let d: Vec<f64> = src.iter().map(|&i| lam(i)).collect();
+        let sign = if beta < 0.0 { -1.0 } else { 1.0 };
+        let mut z: Vec<f64> = src
+            .iter()
+            .map(|&i| {
+                std::f64::consts::FRAC_1_SQRT_2
+                    * if i < n1 {
+                        z1[(n1 - 1, i)]
+                    } else {
+                        sign * z2[(0, i - n1)]
+                    }
+            })
+            .collect();
+        let rho = 2.0 * beta.abs();
+        let mut evd = SymmetricEvd {
+            reflectors: a,
+            factors: h,
+            eigenvalues: Vec::new(),
+            n1,
+            z1,
+            z2,
+            src,
+            rotations: Vec::new(),
+            kept: Vec::new(),
+            d_kept: Vec::new(),
+            z_hat: Vec::new(),
+            origin: Vec::new(),
+            mu: Vec::new(),
+            inv_norm: Vec::new(),
+            order: Vec::new(),
+        };
+        evd.deflate(&d, &mut z, rho);
+        evd.solve_secular(&z, rho);
+        evd.sort(&d);
+        Ok(evd)
+    }
+
+    /// Deflation (LAPACK `dlaed2`): with tol = 8ε·max(max|d|, max|z|), a coordinate with
+    /// ρ|z_s| ≤ tol, or the earlier of two whose d differ by at most tol once a rotation has moved
+    /// all of their z into the later one, keeps its d and its unit eigenvector.
+    fn deflate(&mut self, d: &[f64], z: &mut [f64], rho: f64) {
+        let eps = f64::EPSILON;
+        let dmax = d.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        let zmax = z.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        let tol = 8.0 * eps * dmax.max(zmax);
+        let mut pending: Option<usize> = None;
+        for s in 0..d.len() {
+            if rho * z[s].abs() <= tol {
+                continue;
+            }
+            match pending {
+                Some(p) if d[s] - d[p] <= tol => {
+                    let r = z[p].hypot(z[s]);
+                    let (c, sn) = (z[s] / r, z[p] / r);
+                    z[p] = 0.0;
+                    z[s] = r;
+                    self.rotations.push((p, s, c, sn));
+                }
+                Some(p) => self.kept.push(p),
+                None => {}
+            }
+            pending = Some(s);
+        }
+        if let Some(p) = pending {
+            self.kept.push(p);
+        }
+        self.d_kept = self.kept.iter().map(|&s| d[s]).collect();
+    }
+
+    /// The k secular roots (in parallel, each on its own), then ẑ and the eigenvector norms.
+    fn solve_secular(&mut self, z: &[f64], rho: f64) {
+        use rayon::prelude::*;
+        let k = self.kept.len();
+        let zk: Vec<f64> = self.kept.iter().map(|&s| z[s]).collect();
+        let d = &self.d_kept;
+        let roots: Vec<(usize, f64)> = (0..k)
+            .into_par_iter()
+            .map(|j| secular_root(d, &zk, rho, j))
+            .collect();
+        self.origin = roots.iter().map(|r| r.0).collect();
+        self.mu = roots.iter().map(|r| r.1).collect();
+        let (origin, mu) = (&self.origin, &self.mu);
+        // λ_b − d_a, from the root's own origin so that small differences stay accurate.
+        let gap = |b: usize, a: usize| (d[origin[b]] - d[a]) + mu[b];
+        self.z_hat = (0..k)
+            .into_par_iter()
+            .map(|a| {
+                let mut prod = gap(a, a) / rho;
+                for b in (0..k).filter(|&b| b != a) {
+                    prod *= gap(b, a) / (d[b] - d[a]);
+                }
+                prod.abs().sqrt().copysign(zk[a])
+            })
+            .collect();
+        let z_hat = &self.z_hat;
+        self.inv_norm = (0..k)
+            .into_par_iter()
+            .map(|j| {
+                let sq: f64 = (0..k).map(|a| (z_hat[a] / gap(j, a)).powi(2)).sum();
+                sq.sqrt().recip()
+            })
+            .collect();
+    }
+
+    /// Merges the secular roots and the deflated eigenvalues (both ascending) into one order.
+    fn sort(&mut self, d: &[f64]) {
+        let k = self.kept.len();
+        let mut is_kept = vec![false; d.len()];
+        for &s in &self.kept {
+            is_kept[s] = true;
+        }
+        let deflated: Vec<usize> = (0..d.len()).filter(|&s| !is_kept[s]).collect();
+        let root = |j: usize| self.d_kept[self.origin[j]] + self.mu[j];
+        let (mut j, mut i) = (0, 0);
+        while j < k || i < deflated.len() {
+            if i == deflated.len() || (j < k && root(j) <= d[deflated[i]]) {
+                self.order.push(Ok(j));
+                self.eigenvalues.push(root(j));
+                j += 1;
+            } else {
+                self.order.push(Err(deflated[i]));
+                self.eigenvalues.push(d[deflated[i]]);
+                i += 1;
+            }
+        }
+    }
+
+    /// Dimension N.
+    pub fn dim(&self) -> usize {
+        self.eigenvalues.len()
+    }
+
+    /// Eigenvalues, ascending.
+    pub fn eigenvalues(&self) -> &[f64] {
+        &self.eigenvalues
+    }
+
+    /// Columns j0..j1 of W̃'s secular block (k × (j1 − j0)).
+    fn secular_block(&self, j0: usize, j1: usize) -> Mat<f64> {
+        let (d, z) = (&self.d_kept, &self.z_hat);
+        Mat::from_fn(d.len(), j1 - j0, |a, c| {
+            let j = j0 + c;
+            z[a] / ((d[a] - d[self.origin[j]]) - self.mu[j]) * self.inv_norm[j]
+        })
+    }
+
+    /// V G for an N×T block G (rows in the order of [`SymmetricEvd::eigenvalues`]).
+    pub fn apply_v(&self, g: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+        let (n, t) = (self.dim(), g.ncols());
+        assert_eq!(g.nrows(), n, "V G needs N rows");
+        let k = self.kept.len();
+        // y = W̃ G, in sorted positions.
+        let mut y = Mat::<f64>::zeros(n, t);
+        let mut roots = Mat::<f64>::zeros(k, t);
+        for (p, slot) in self.order.iter().enumerate() {
+            match *slot {
+                Ok(j) => roots.row_mut(j).copy_from(g.row(p)),
+                Err(s) => y.row_mut(s).copy_from(g.row(p)),
+            }
+        }
+        let mut yk = Mat::<f64>::zeros(k, t);
+        for j0 in (0..k).step_by(SECULAR_BLOCK) {
+            let j1 = (j0 + SECULAR_BLOCK).min(k);
+            let w = self.secular_block(j0, j1);
+            let rhs = roots.as_ref().subrows(j0, j1 - j0);
+            matmul(yk.as_mut(), Accum::Add, w.as_ref(), rhs, 1.0, par);
+        }
+        for (a, &s) in self.kept.iter().enumerate() {
+            y.row_mut(s).copy_from(yk.row(a));
+        }
+        // y = Rᵀ y.
+        for &(p, q, c, sn) in self.rotations.iter().rev() {
+            for col in 0..t {
+                let (yp, yq) = (y[(p, col)], y[(q, col)]);
+                y[(p, col)] = c * yp + sn * yq;
+                y[(q, col)] = c * yq - sn * yp;
+            }
+        }
+        // diag(Z₁, Z₂) Pᵀ y, then Q.
+        let n1 = self.n1;
+        let mut halves = Mat::<f64>::zeros(n, t);
+        for (s, &i) in self.src.iter().enumerate() {
+            halves.row_mut(i).copy_from(y.row(s));
+        }
+        drop(y);
+        let mut out = Mat::<f64>::zeros(n, t);
+        let (mut top, mut bottom) = out.as_mut().split_at_row_mut(n1);
+        let (h1, h2) = halves.as_ref().split_at_row(n1);
+        matmul(top.rb_mut(), Accum::Replace, self.z1.as_ref(), h1, 1.0, par);
+        matmul(
+            bottom.rb_mut(),
+            Accum::Replace,
+            self.z2.as_ref(),
+            h2,
+            1.0,
+            par,
+        );
+        drop(halves);
+        self.apply_q(out.as_mut(), false, par);
+        out
+    }
+
+    /// Vᵀ B for an N×T block B (rows of the result in the order of
+    /// [`SymmetricEvd::eigenvalues`]).
+    pub fn apply_vt(&self, b: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+        let (n, t) = (self.dim(), b.ncols());
+        assert_eq!(b.nrows(), n, "Vᵀ B needs N rows");
+        let k = self.kept.len();
+        let mut qb = b.to_owned();
+        self.apply_q(qb.as_mut(), true, par);
+        let n1 = self.n1;
+        let mut halves = Mat::<f64>::zeros(n, t);
+        {
+            let (mut top, mut bottom) = halves.as_mut().split_at_row_mut(n1);
+            let (b1, b2) = qb.as_ref().split_at_row(n1);
+            let (z1, z2) = (self.z1.transpose(), self.z2.transpose());
+            matmul(top.rb_mut(), Accum::Replace, z1, b1, 1.0, par);
+            matmul(bottom.rb_mut(), Accum::Replace, z2, b2, 1.0, par);
+        }
+        drop(qb);
+        let mut y = Mat::<f64>::zeros(n, t);
+        for (s, &i) in self.src.iter().enumerate() {
+            y.row_mut(s).copy_from(halves.row(i));
+        }
+        drop(halves);
+        // y = R y.
+        for &(p, q, c, sn) in &self.rotations {
+            for col in 0..t {
+                let (yp, yq) = (y[(p, col)], y[(q, col)]);
+                y[(p, col)] = c * yp - sn * yq;
+                y[(q, col)] = sn * yp + c * yq;
+            }
+        }
+        let yk = Mat::<f64>::from_fn(k, t, |a, col| y[(self.kept[a], col)]);
+        let mut roots = Mat::<f64>::zeros(k, t);
+        for j0 in (0..k).step_by(SECULAR_BLOCK) {
+            let j1 = (j0 + SECULAR_BLOCK).min(k);
+            let w = self.secular_block(j0, j1);
+            let dst = roots.as_mut().subrows_mut(j0, j1 - j0);
+            matmul(dst, Accum::Replace, w.transpose(), yk.as_ref(), 1.0, par);
+        }
+        let mut g = Mat::<f64>::zeros(n, t);
+        for (p, slot) in self.order.iter().enumerate() {
+            match *slot {
+                Ok(j) => g.row_mut(p).copy_from(roots.row(j)),
+                Err(s) => g.row_mut(p).copy_from(y.row(s)),
+            }
+        }
+        g
+    }
+
+    /// The N×N eigenvectors V, formed [`SECULAR_BLOCK`] columns at a time as V·I.
+    pub fn eigenvectors(&self, par: Par) -> Mat<f64> {
+        let n = self.dim();
+        let mut v = Mat::<f64>::zeros(n, n);
+        for j0 in (0..n).step_by(SECULAR_BLOCK) {
+            let b = SECULAR_BLOCK.min(n - j0);
+            let id = Mat::<f64>::from_fn(n, b, |i, c| if i == j0 + c { 1.0 } else { 0.0 });
+            v.as_mut()
+                .subcols_mut(j0, b)
+                .copy_from(self.apply_v(id.as_ref(), par));
+        }
+        v
+    }
+
+    /// B ← Q B (or Qᵀ B), Q the reflectors of the tridiagonalisation (they act on rows 1..N).
+    fn apply_q(&self, b: MatMut<'_, f64>, transpose: bool, par: Par) {
+        let n = self.dim();
+        if n < 2 {
+            return;
+        }
+        let basis = self.reflectors.as_ref().submatrix(1, 0, n - 1, n - 1);
+        let h = self.factors.as_ref();
+        let mut mem = MemBuffer::new(
+            householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
+                n - 1,
+                h.nrows(),
+                b.ncols(),
+            ),
+        );
+        let stack = MemStack::new(&mut mem);
+        let rows = b.subrows_mut(1, n - 1);
+        if transpose {
+            householder::apply_block_householder_sequence_transpose_on_the_left_in_place_with_conj(
+                basis,
+                h,
+                Conj::No,
+                rows,
+                par,
+                stack,
+            );
+        } else {
+            householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+                basis,
+                h,
+                Conj::No,
+                rows,
+                par,
+                stack,
+            );
+        }
+    }
+}
+
+/// Exact scratch of faer's `tridiagonal_self_adjoint_evd` with eigenvectors for an n×n real
+/// tridiagonal matrix: its two real copies of the diagonals and, from faer's recursion threshold
+/// (128) on, the divide-and-conquer's four index arrays, six vectors and two n×n matrices.
+fn half_evd_scratch(n: usize, par: Par) -> StackReq {
+    let _ = par;
+    let base = StackReq::all_of(&[
+        temp_mat_scratch::<f64>(n, 1).array(2),
+        temp_mat_scratch::<f64>(n, 0).array(1),
+    ]);
+    if n < 128 {
+        return base;
+    }
+    StackReq::all_of(&[
+        base,
+        StackReq::new::<usize>(n).array(4),
+        temp_mat_scratch::<f64>(n, 1).array(6),
+        temp_mat_scratch::<f64>(n, n).array(2),
+    ])
+}
+
+/// Eigenvalues (ascending) and eigenvectors of the symmetric tridiagonal matrix with diagonal
+/// `d` and subdiagonal `e`, by faer's divide-and-conquer.
+fn half_evd(d: &[f64], e: &[f64], par: Par, stack: &mut MemStack) -> Result<(Vec<f64>, Mat<f64>)> {
+    let n = d.len();
     let mut u = Mat::<f64>::zeros(n, n);
     if n == 0 {
         return Ok((Vec::new(), u));
     }
-    let mut t = Mat::<f64>::zeros(n, n);
-    t.copy_from_triangular_lower(a);
-    let bs = recommended_block_size::<f64>(n, n);
-    let mut h = Mat::<f64>::zeros(bs, n - 1);
-    tridiagonalize(t.as_mut(), h.as_mut(), par)?;
-
-    let mut diag = Diag::<f64>::zeros(n);
-    let mut sub = Diag::<f64>::zeros(n);
+    let (mut diag, mut sub) = (Diag::<f64>::zeros(n), Diag::<f64>::zeros(n));
     for i in 0..n {
-        diag[i] = t[(i, i)];
-        if i + 1 < n {
-            sub[i] = t[(i + 1, i)];
+        diag[i] = d[i];
+        if i < e.len() {
+            sub[i] = e[i];
         }
     }
     let mut s = Diag::<f64>::zeros(n);
-    // The full EVD's scratch covers the tridiagonal EVD and the back-transformation.
-    let mut mem = MemBuffer::new(StackReq::any_of(&[self_adjoint_evd_scratch::<f64>(
-        n,
-        ComputeEigenvectors::Yes,
-        par,
-        Default::default(),
-    )]));
-    let stack = MemStack::new(&mut mem);
     tridiagonal_self_adjoint_evd(
         diag.as_ref(),
         sub.as_ref(),
@@ -80,15 +491,109 @@ pub fn self_adjoint_evd(a: MatRef<'_, f64>, par: Par) -> Result<(Vec<f64>, Mat<f
         Default::default(),
     )
     .map_err(|e: EvdError| failed(format!("the tridiagonal eigensolver failed: {e:?}")))?;
-    householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
-        t.as_ref().submatrix(1, 0, n - 1, n - 1),
-        h.as_ref(),
-        Conj::No,
-        u.as_mut().subrows_mut(1, n - 1),
-        par,
-        stack,
-    );
     Ok(((0..n).map(|i| s[i]).collect(), u))
+}
+
+/// Root j of the secular equation f(λ) = 1 + ρ Σ_a z_a²/(d_a − λ) = 0 (d ascending and distinct,
+/// ρ > 0, z ≠ 0): λ_j ∈ (d_j, d_{j+1}), or (d_{k−1}, d_{k−1} + ρ zᵀz] for the last. Returned as
+/// (origin K, μ) with λ_j = d_K + μ, K the nearer pole, so that d_a − λ_j = (d_a − d_K) − μ keeps
+/// its relative accuracy. Each step fits f near μ by c + s/(δ_j − x) + S/(δ_{j+1} − x) matching
+/// the value and the derivatives of the poles left and right of the root (LAPACK `dlaed4`'s
+/// "middle way") and takes the model's root, or bisects when that leaves the bracket.
+fn secular_root(d: &[f64], z: &[f64], rho: f64, j: usize) -> (usize, f64) {
+    let k = d.len();
+    let last = j + 1 == k;
+    // Sums over the poles left (a ≤ j) and right (a > j) of the root, and their derivatives.
+    let sums = |range: std::ops::Range<usize>, origin: usize, mu: f64| {
+        let (mut s, mut ds) = (0.0, 0.0);
+        for a in range {
+            let inv = 1.0 / ((d[a] - d[origin]) - mu);
+            let t = z[a] * z[a] * inv;
+            s += t;
+            ds += t * inv;
+        }
+        (rho * s, rho * ds)
+    };
+    let f_at = |origin: usize, mu: f64| -> (f64, f64, f64, f64) {
+        let (psi, dpsi) = sums(0..j + 1, origin, mu);
+        let (phi, dphi) = sums(j + 1..k, origin, mu);
+        (psi, dpsi, phi, dphi)
+    };
+    let (origin, mut lo, mut hi) = if last {
+        let zz: f64 = z.iter().map(|x| x * x).sum();
+        (j, 0.0, rho * zz)
+    } else {
+        let half = 0.5 * (d[j + 1] - d[j]);
+        let (psi, _, phi, _) = f_at(j, half);
+        if 1.0 + psi + phi >= 0.0 {
+            (j, 0.0, half)
+        } else {
+            (j + 1, -half, 0.0)
+        }
+    };
+    let left = d[j] - d[origin];
+    let right = if last {
+        f64::INFINITY
+    } else {
+        d[j + 1] - d[origin]
+    };
+    let mut mu = 0.5 * (lo + hi);
+    for _ in 0..SECULAR_MAX_ITER {
+        let (psi, dpsi, phi, dphi) = f_at(origin, mu);
+        let f = 1.0 + psi + phi;
+        if f == 0.0 {
+            break;
+        }
+        if f < 0.0 {
+            lo = mu;
+        } else {
+            hi = mu;
+        }
+        let sl = dpsi * (left - mu) * (left - mu);
+        let next = if last {
+            let c = f - sl / (left - mu);
+            if c > 0.0 { left + sl / c } else { f64::NAN }
+        } else {
+            let sr = dphi * (right - mu) * (right - mu);
+            let c = f - sl / (left - mu) - sr / (right - mu);
+            // c (l − x)(r − x) + sl (r − x) + sr (l − x) = 0; one of l, r is 0.
+            let qa = c;
+            let qb = -(c * (left + right) + sl + sr);
+            let qc = c * left * right + sl * right + sr * left;
+            quadratic_root_in(qa, qb, qc, lo, hi, mu)
+        };
+        let next = if next > lo && next < hi {
+            next
+        } else {
+            0.5 * (lo + hi)
+        };
+        if (next - mu).abs() <= 2.0 * f64::EPSILON * mu.abs().max(f64::MIN_POSITIVE)
+            || hi - lo <= 2.0 * f64::EPSILON * lo.abs().max(hi.abs())
+        {
+            mu = next;
+            break;
+        }
+        mu = next;
+    }
+    (origin, mu)
+}
+
+/// The root of a x² + b x + c in the open interval (lo, hi) nearest to `near` (NaN if none),
+/// computed without cancellation.
+fn quadratic_root_in(a: f64, b: f64, c: f64, lo: f64, hi: f64, near: f64) -> f64 {
+    let inside = |x: f64| x > lo && x < hi;
+    let candidates: [f64; 2] = if a == 0.0 {
+        [-c / b, f64::NAN]
+    } else {
+        let disc = (b * b - 4.0 * a * c).max(0.0).sqrt();
+        let q = -0.5 * (b + disc.copysign(b));
+        [q / a, if q != 0.0 { c / q } else { f64::NAN }]
+    };
+    candidates
+        .into_iter()
+        .filter(|&x| inside(x))
+        .min_by(|x, y| (x - near).abs().total_cmp(&(y - near).abs()))
+        .unwrap_or(f64::NAN)
 }
 
 /// Reduces the symmetric matrix whose lower triangle is `a` to tridiagonal form T = Qᴴ A Q, in
@@ -372,24 +877,104 @@ mod tests {
     /// block sizes (8 up to N = 32, 32 up to 128, 48 up to 512, 64 up to 1024).
     const SIZES: [usize; 14] = [1, 2, 3, 5, 31, 32, 33, 65, 129, 255, 257, 300, 513, 1100];
 
+    /// ‖AV − VΛ‖/‖A‖ and ‖VᵀV − I‖, with V formed through [`SymmetricEvd::eigenvectors`].
+    fn check_residual(a: &Mat<f64>, lower: &Mat<f64>, par: Par, what: &str) {
+        let n = a.nrows();
+        let evd = SymmetricEvd::new(lower.clone(), par).unwrap();
+        let lam = evd.eigenvalues();
+        assert!(lam.windows(2).all(|w| w[0] <= w[1]), "{what}: ascending");
+        let v = evd.eigenvectors(par);
+        let scaled = Mat::from_fn(n, n, |i, j| v[(i, j)] * lam[j]);
+        let residual = (a * &v - scaled).norm_l2() / a.norm_l2().max(f64::MIN_POSITIVE);
+        let orthogonality = (v.transpose() * &v - Mat::<f64>::identity(n, n)).norm_l2();
+        let eps = f64::EPSILON;
+        assert!(
+            residual <= 4.0 * n as f64 * eps,
+            "{what}: ‖AV − VΛ‖/‖A‖ = {residual:e}"
+        );
+        assert!(
+            orthogonality <= 4.0 * n as f64 * eps,
+            "{what}: ‖VᵀV − I‖ = {orthogonality:e}"
+        );
+    }
+
     #[test]
     fn residual_and_orthogonality_at_round_off_level() {
         for (seed, &n) in SIZES.iter().enumerate() {
             let (a, lower) = random_symmetric(n, seed as u64);
             for par in [Par::Seq, Par::rayon(2)] {
-                let (lam, v) = self_adjoint_evd(lower.as_ref(), par).unwrap();
-                assert!(lam.windows(2).all(|w| w[0] <= w[1]), "N={n}: ascending");
-                let scaled = Mat::from_fn(n, n, |i, j| v[(i, j)] * lam[j]);
-                let residual = (&a * &v - scaled).norm_l2() / a.norm_l2();
-                let orthogonality = (v.transpose() * &v - Mat::<f64>::identity(n, n)).norm_l2();
-                let eps = f64::EPSILON;
+                check_residual(&a, &lower, par, &format!("N={n} {par:?}"));
+            }
+        }
+    }
+
+    /// Q diag(λ) Qᵀ with Q a random orthogonal matrix and λ taking only a few values (each many
+    /// times), so that most of the last merge deflates through rotations; and the identity, where
+    /// the halves do not couple at all.
+    #[test]
+    fn clustered_and_decoupled_spectra() {
+        for &(n, values) in &[(40usize, 3usize), (300, 4), (600, 50)] {
+            let (g, _) = random_symmetric(n, 500 + n as u64);
+            let q = g.qr().compute_Q();
+            let lam: Vec<f64> = (0..n).map(|i| 1.0 + (i % values) as f64).collect();
+            let scaled = Mat::from_fn(n, n, |i, j| q[(i, j)] * lam[j]);
+            let a = &scaled * q.transpose();
+            let a = Mat::from_fn(n, n, |i, j| 0.5 * (a[(i, j)] + a[(j, i)]));
+            check_residual(&a, &a, Par::rayon(2), &format!("clustered N={n}"));
+            let evd = SymmetricEvd::new(a.clone(), Par::Seq).unwrap();
+            let mut sorted = lam.clone();
+            sorted.sort_by(f64::total_cmp);
+            for (x, y) in evd.eigenvalues().iter().zip(&sorted) {
                 assert!(
-                    residual <= 4.0 * n as f64 * eps,
-                    "N={n}: ‖AV − VΛ‖/‖A‖ = {residual:e}"
+                    (x - y).abs() <= 1e-12 * n as f64,
+                    "clustered N={n}: {x} vs {y}"
                 );
+            }
+        }
+        for n in [1, 2, 7, 300] {
+            let a = Mat::<f64>::from_fn(n, n, |i, j| if i == j { 2.0 } else { 0.0 });
+            check_residual(&a, &a, Par::Seq, &format!("2·I N={n}"));
+        }
+    }
+
+    /// V g(Λ) Vᵀ B through the factors equals U g(S) Uᵀ B with faer's own `self_adjoint_eigen`
+    /// (an independent eigensolver), for g(λ) = 1/(1 + λ²); and Vᵀ(V G) = G.
+    #[test]
+    fn applied_factors_match_faers_explicit_eigenvectors() {
+        for (seed, &n) in [5usize, 33, 129, 300, 1100].iter().enumerate() {
+            let (a, lower) = random_symmetric(n, 300 + seed as u64);
+            let b = Mat::<f64>::from_fn(n, 3, |i, j| ((i * 7 + j * 3) as f64).sin());
+            let reference = a.self_adjoint_eigen(faer::Side::Lower).unwrap();
+            let (u, s) = (reference.U(), reference.S());
+            let mut utb = u.transpose() * &b;
+            for i in 0..n {
+                let g = 1.0 / (1.0 + s[i] * s[i]);
+                for j in 0..3 {
+                    utb[(i, j)] *= g;
+                }
+            }
+            let expected = u * &utb;
+            for par in [Par::Seq, Par::rayon(2)] {
+                let evd = SymmetricEvd::new(lower.clone(), par).unwrap();
+                let mut c = evd.apply_vt(b.as_ref(), par);
+                for i in 0..n {
+                    let l = evd.eigenvalues()[i];
+                    assert!(
+                        (l - s[i]).abs() <= 1e-12 * (n as f64) * a.norm_l2(),
+                        "N={n} λ_{i}"
+                    );
+                    for j in 0..3 {
+                        c[(i, j)] *= 1.0 / (1.0 + l * l);
+                    }
+                }
+                let got = evd.apply_v(c.as_ref(), par);
+                let err = (&got - &expected).norm_l2() / b.norm_l2();
+                assert!(err <= 1e-11, "N={n} {par:?}: {err:e}");
+                let back = evd.apply_vt(evd.apply_v(b.as_ref(), par).as_ref(), par);
+                let err = (&back - &b).norm_l2() / b.norm_l2();
                 assert!(
-                    orthogonality <= 4.0 * n as f64 * eps,
-                    "N={n}: ‖VᵀV − I‖ = {orthogonality:e}"
+                    err <= 4.0 * n as f64 * f64::EPSILON,
+                    "N={n}: VᵀV G − G {err:e}"
                 );
             }
         }

@@ -111,12 +111,31 @@ pub struct LinearizedFlow {
 }
 
 impl LinearizedFlow {
-    /// Validates the inputs and, for mse, computes the eigendecomposition of K.
+    /// Validates the inputs and, for mse, computes the eigendecomposition of K (on a copy of K;
+    /// [`LinearizedFlow::from_gram`] takes K itself and needs no copy).
     ///
     /// `k_train_train` must be the full symmetric N×N Gram matrix; `y` and `f0_train` have N
     /// finite entries each.
     pub fn new(
         k_train_train: MatRef<'_, f64>,
+        y: &[f64],
+        f0_train: &[f64],
+        loss: Loss,
+        ode: OdeOptions,
+    ) -> Result<Self> {
+        let n = k_train_train.nrows();
+        crate::memory::ensure_fits(
+            "a copy of the train Gram matrix",
+            crate::kernel::matrix_bytes(n, k_train_train.ncols()),
+        )?;
+        Self::from_gram(k_train_train.to_owned(), y, f0_train, loss, ode)
+    }
+
+    /// As [`LinearizedFlow::new`], consuming K: for mse it is tridiagonalised in its own storage
+    /// and holds the eigenvectors' Householder reflectors afterwards (§8.3), so the flow adds 8N²
+    /// bytes to K's instead of copying it.
+    pub fn from_gram(
+        k_train_train: Mat<f64>,
         y: &[f64],
         f0_train: &[f64],
         loss: Loss,
@@ -146,18 +165,18 @@ impl LinearizedFlow {
         if matches!(loss, Loss::Logistic | Loss::Exponential) {
             ode.validate()?;
         }
-        let spectrum = if loss == Loss::Mse {
-            Some(Spectrum::compute(k_train_train)?)
+        let (k, spectrum) = if loss == Loss::Mse {
+            (Mat::zeros(0, 0), Some(Spectrum::from_gram(k_train_train)?))
         } else {
-            if let Some((i, j)) = first_non_finite(k_train_train) {
+            if let Some((i, j)) = first_non_finite(k_train_train.as_ref()) {
                 return Err(Error::Mismatch(format!(
                     "the train Gram matrix has a non-finite entry at ({i}, {j})"
                 )));
             }
-            None
+            (k_train_train, None)
         };
         Ok(LinearizedFlow {
-            k: k_train_train.to_owned(),
+            k,
             y: y.to_vec(),
             f0: f0_train.to_vec(),
             loss,
@@ -201,7 +220,7 @@ impl LinearizedFlow {
                 f0: &self.f0,
             }
             .solve(times)?,
-            Loss::Mse => self.mse_solver()?.solve(times),
+            Loss::Mse => self.mse_solver()?.solve(times)?,
             Loss::Logistic | Loss::Exponential => OdeSolver {
                 k: self.k.as_ref(),
                 y: &self.y,
@@ -235,8 +254,10 @@ impl LinearizedFlow {
         if self.loss == Loss::Mse && t == 0.0 {
             return self.f0.clone();
         }
-        if let (Loss::Mse, Ok(solver)) = (self.loss, self.mse_solver()) {
-            return solver.train_outputs(t);
+        if let (Loss::Mse, Ok(solver)) = (self.loss, self.mse_solver())
+            && let Ok(f) = solver.train_outputs(t)
+        {
+            return f;
         }
         Self::predict(self.k.as_ref(), &self.f0, alpha)
     }
@@ -325,17 +346,17 @@ fn check_times(times: &[f64]) -> Result<()> {
 }
 
 /// Peak bytes of the dynamics for `n` training and `n_test` test inputs with the given loss: the
-/// N×N train Gram and the M×N test Gram (8 bytes per entry), plus, for `mse`, the
-/// eigendecomposition's working copy, eigenvectors and scratch (5·8N², see [`Spectrum::compute`]),
-/// or, for the ODE losses, the solver's own copy of the train Gram (8N²).
+/// N×N train Gram and the M×N test Gram (8 bytes per entry), plus, for `mse`, what the
+/// eigendecomposition needs besides K's own storage (8N², [`spectrum::extra_bytes`]); the flow
+/// consumes K ([`LinearizedFlow::from_gram`]) for every loss.
 pub fn memory_bytes(n: usize, n_test: usize, loss: Loss) -> u64 {
     let square = crate::kernel::matrix_bytes(n, n);
     let grams = square + crate::kernel::matrix_bytes(n_test, n);
     grams
         + match loss {
             Loss::Identity => 0,
-            Loss::Mse => 5 * square,
-            Loss::Logistic | Loss::Exponential => square,
+            Loss::Mse => spectrum::extra_bytes(n),
+            Loss::Logistic | Loss::Exponential => 0,
         }
 }
 

@@ -10,12 +10,14 @@
 //! [`super::spectrum`]) are treated as exactly 0: their coefficient is the λ → 0 limit t/N and their
 //! direction of F does not move. At t = ∞ the coefficients are the pseudo-inverse on the retained
 //! eigenvalues, α = V Λ⁺ c, and F_∞ = Y − V_0 V_0ᵀ (Y − F_0) with V_0 the dropped eigenvectors.
-//! Every time costs two entries per eigenvalue; all times together are two N×N×T GEMMs.
+//! Every time costs two entries per eigenvalue; all times together are one product Vᵀ r and one
+//! V·[G_α G_F] with the N×2T block of per-time coefficients, both applied through the
+//! decomposition's factors without forming V (§8.5).
 
-use faer::{Accum, Mat};
+use faer::Mat;
 
 use super::spectrum::Spectrum;
-use crate::linalg;
+use crate::error::Result;
 
 /// Closed-form solver of the mse flow from one eigendecomposition.
 pub struct MseSolver<'a> {
@@ -29,18 +31,10 @@ pub struct MseSolver<'a> {
 
 impl MseSolver<'_> {
     /// c = Vᵀ (Y − F_0).
-    fn projected_residual(&self) -> Mat<f64> {
+    fn projected_residual(&self) -> Result<Mat<f64>> {
         let n = self.y.len();
         let r = Mat::from_fn(n, 1, |i, _| self.y[i] - self.f0[i]);
-        let mut c = Mat::<f64>::zeros(n, 1);
-        linalg::matmul(
-            c.as_mut(),
-            Accum::Replace,
-            self.spectrum.eigenvectors().transpose(),
-            r.as_ref(),
-            1.0,
-        );
-        c
+        self.spectrum.apply_vt(r.as_ref())
     }
 
     /// The per-eigenvalue factors (coefficient, decay) of eigenvalue `i` at time `t`.
@@ -60,24 +54,22 @@ impl MseSolver<'_> {
     }
 
     /// α(t_k) and F_{t_k} as the columns of two N×T matrices. t = 0 gives α = 0 and F_0 exactly.
-    pub fn solve(&self, times: &[f64]) -> (Mat<f64>, Mat<f64>) {
-        let n = self.y.len();
-        let c = self.projected_residual();
-        let mut ga = Mat::<f64>::zeros(n, times.len());
-        let mut ge = Mat::<f64>::zeros(n, times.len());
+    pub fn solve(&self, times: &[f64]) -> Result<(Mat<f64>, Mat<f64>)> {
+        let (n, nt) = (self.y.len(), times.len());
+        let c = self.projected_residual()?;
+        // Columns 0..T: diag(coefficient) c; columns T..2T: diag(decay) c.
+        let mut g = Mat::<f64>::zeros(n, 2 * nt);
         for (j, &t) in times.iter().enumerate() {
             for i in 0..n {
                 let (a, e) = self.factors(i, t);
-                ga[(i, j)] = a * c[(i, 0)];
-                ge[(i, j)] = e * c[(i, 0)];
+                g[(i, j)] = a * c[(i, 0)];
+                g[(i, nt + j)] = e * c[(i, 0)];
             }
         }
-        let v = self.spectrum.eigenvectors();
-        let mut alphas = Mat::<f64>::zeros(n, times.len());
-        linalg::matmul(alphas.as_mut(), Accum::Replace, v, ga.as_ref(), 1.0);
-        // F = Y − V G_e
-        let mut outputs = Mat::from_fn(n, times.len(), |i, _| self.y[i]);
-        linalg::matmul(outputs.as_mut(), Accum::Add, v, ge.as_ref(), -1.0);
+        let vg = self.spectrum.apply_v(g.as_ref())?;
+        let mut alphas = vg.as_ref().subcols(0, nt).to_owned();
+        // F = Y − V G_F
+        let mut outputs = Mat::from_fn(n, nt, |i, j| self.y[i] - vg[(i, nt + j)]);
         for (j, &t) in times.iter().enumerate() {
             if t == 0.0 {
                 for i in 0..n {
@@ -86,12 +78,12 @@ impl MseSolver<'_> {
                 }
             }
         }
-        (alphas, outputs)
+        Ok((alphas, outputs))
     }
 
     /// F_t alone (one time), by the closed form.
-    pub fn train_outputs(&self, t: f64) -> Vec<f64> {
-        let (_, f) = self.solve(&[t]);
-        (0..self.y.len()).map(|i| f[(i, 0)]).collect()
+    pub fn train_outputs(&self, t: f64) -> Result<Vec<f64>> {
+        let (_, f) = self.solve(&[t])?;
+        Ok((0..self.y.len()).map(|i| f[(i, 0)]).collect())
     }
 }

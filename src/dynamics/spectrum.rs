@@ -3,14 +3,14 @@
 //!
 //! # Method
 //!
-//! [`Spectrum::compute`] runs `evd::self_adjoint_evd` (src/dynamics/evd.rs): a blocked (LAPACK
-//! `dsytrd`-style) tridiagonalisation with a hand-written symmetric matrix-vector product, then
-//! faer's tridiagonal divide-and-conquer and block Householder back-transformation. On the 2-core
-//! development machine, for the NTK Gram of `data gauss --n 4000 --d 50 --seed 1`, it took 6.2 s
-//! (median over 5 rounds of 3 runs) against 8.5 s for faer's own `self_adjoint_evd` and 5.6 s for
-//! LAPACK `dsyevd` through SciPy (`benches/lapack_evd.py`), interleaved in the same session; that
-//! file says where the time goes. At N = 2000, where the matrix fits in cache, all three take
-//! 0.6–0.8 s.
+//! [`Spectrum::from_gram`] runs `evd::SymmetricEvd` (src/dynamics/evd.rs) in the Gram matrix's own
+//! storage: a blocked (LAPACK `dsytrd`-style) tridiagonalisation with a hand-written symmetric
+//! matrix-vector product, faer's tridiagonal divide-and-conquer on the two halves, and the last
+//! merge (a rank-one update solved through its secular equation). The decomposition is kept as a
+//! value that applies V and Vᵀ to blocks ([`Spectrum::apply_v`], [`Spectrum::apply_vt`]); the
+//! N×N matrix V is formed only when asked for ([`Spectrum::eigenvectors`]). The mse flow needs
+//! V g(Λ) Vᵀ r for a few times, so it skips the 2N³ back-transformation and the last merge's N³
+//! product, and the memory besides K's storage is 8N² bytes ([`extra_bytes`]).
 //!
 //! # Thread independence
 //!
@@ -34,7 +34,7 @@ use std::sync::OnceLock;
 
 use faer::{Mat, MatRef, Par};
 
-use super::evd;
+use super::evd::SymmetricEvd;
 
 use crate::error::{Error, Result};
 use crate::memory;
@@ -67,8 +67,9 @@ fn evd_pool() -> Result<&'static rayon::ThreadPool> {
 pub struct Spectrum {
     /// Eigenvalues λ_1 ≤ … ≤ λ_N, negative round-off values clamped to 0.
     eigenvalues: Vec<f64>,
-    /// Orthonormal eigenvectors V (N×N), column i belongs to `eigenvalues[i]`. Signs are arbitrary.
-    eigenvectors: Mat<f64>,
+    /// The decomposition K = V Λ Vᵀ as factors of V (column i of V belongs to `eigenvalues[i]`;
+    /// signs are arbitrary).
+    decomposition: SymmetricEvd,
     /// How many raw eigenvalues were negative and clamped to 0.
     clamped: usize,
     /// Smallest raw eigenvalue, before clamping.
@@ -83,34 +84,39 @@ pub struct Spectrum {
 
 impl Spectrum {
     /// Eigendecomposition of the full symmetric N×N matrix `k` (both triangles must be filled; the
-    /// symmetry is checked to a relative 1e-10 of the largest entry).
+    /// symmetry is checked to a relative 1e-10 of the largest entry), on a copy of `k`; see
+    /// [`Spectrum::from_gram`] to decompose in K's own storage.
     pub fn compute(k: MatRef<'_, f64>) -> Result<Spectrum> {
-        let n = k.nrows();
-        if k.ncols() != n {
-            return Err(Error::Mismatch(format!(
-                "the train Gram matrix must be square, got {}×{}",
-                n,
-                k.ncols()
-            )));
-        }
+        check_square(k)?;
         check_symmetric_finite(k)?;
-        // The working copy, U and faer's EVD scratch (3·8N², of which the tridiagonal
-        // divide-and-conquer touches at most 2·8N²).
         memory::ensure_fits(
-            "the eigendecomposition of the train Gram matrix",
-            5 * crate::kernel::matrix_bytes(n, n),
+            "the eigendecomposition of the train Gram matrix (a copy of it and its factors)",
+            crate::kernel::matrix_bytes(k.nrows(), k.nrows()) + extra_bytes(k.nrows()),
         )?;
-        let (raw, v) = if n > 0 {
-            evd_pool()?.install(|| evd::self_adjoint_evd(k, Par::rayon(EVD_THREADS)))?
-        } else {
-            (Vec::new(), Mat::zeros(0, 0))
-        };
-        Ok(Self::from_parts(raw, v))
+        Self::decompose(k.to_owned())
+    }
+
+    /// Eigendecomposition of the full symmetric N×N matrix `k`, consumed: it is tridiagonalised in
+    /// its own storage, which then holds the Householder reflectors of V.
+    pub fn from_gram(k: Mat<f64>) -> Result<Spectrum> {
+        check_square(k.as_ref())?;
+        check_symmetric_finite(k.as_ref())?;
+        memory::ensure_fits(
+            "the eigendecomposition of the train Gram matrix (its factors besides K)",
+            extra_bytes(k.nrows()),
+        )?;
+        Self::decompose(k)
+    }
+
+    fn decompose(k: Mat<f64>) -> Result<Spectrum> {
+        let evd = evd_pool()?.install(|| SymmetricEvd::new(k, Par::rayon(EVD_THREADS)))?;
+        Ok(Self::from_parts(evd))
     }
 
     /// Builds the spectrum from raw ascending eigenvalues and their eigenvectors: clamps negatives,
     /// and derives the rank, threshold and condition number.
-    fn from_parts(raw: Vec<f64>, eigenvectors: Mat<f64>) -> Spectrum {
+    fn from_parts(decomposition: SymmetricEvd) -> Spectrum {
+        let raw = decomposition.eigenvalues();
         let n = raw.len();
         let min_raw = raw.first().copied().unwrap_or(0.0);
         let clamped = raw.iter().filter(|&&l| l < 0.0).count();
@@ -126,7 +132,7 @@ impl Spectrum {
         let condition_number = if max > 0.0 { max / min } else { f64::NAN };
         Spectrum {
             eigenvalues,
-            eigenvectors,
+            decomposition,
             clamped,
             min_raw,
             rank,
@@ -140,9 +146,39 @@ impl Spectrum {
         &self.eigenvalues
     }
 
-    /// Orthonormal eigenvectors V (N×N); column i belongs to eigenvalue i. Signs are arbitrary.
-    pub fn eigenvectors(&self) -> MatRef<'_, f64> {
-        self.eigenvectors.as_ref()
+    /// Orthonormal eigenvectors V (N×N), formed on request (8N² bytes, 3N³ flops); column i
+    /// belongs to eigenvalue i. Signs are arbitrary.
+    pub fn eigenvectors(&self) -> Result<Mat<f64>> {
+        let n = self.dim();
+        memory::ensure_fits(
+            "the eigenvectors of the train Gram matrix",
+            crate::kernel::matrix_bytes(n, n),
+        )?;
+        evd_pool()?.install(|| Ok(self.decomposition.eigenvectors(Par::rayon(EVD_THREADS))))
+    }
+
+    /// V G for an N×T block G whose row i belongs to eigenvalue i (on the fixed EVD split, so the
+    /// bits do not depend on `--threads`).
+    pub fn apply_v(&self, g: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        self.check_rows(g)?;
+        evd_pool()?.install(|| Ok(self.decomposition.apply_v(g, Par::rayon(EVD_THREADS))))
+    }
+
+    /// Vᵀ B for an N×T block B; row i of the result belongs to eigenvalue i.
+    pub fn apply_vt(&self, b: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        self.check_rows(b)?;
+        evd_pool()?.install(|| Ok(self.decomposition.apply_vt(b, Par::rayon(EVD_THREADS))))
+    }
+
+    fn check_rows(&self, b: MatRef<'_, f64>) -> Result<()> {
+        if b.nrows() != self.dim() {
+            return Err(Error::Mismatch(format!(
+                "a block of {} rows cannot be multiplied by the {n}×{n} eigenvectors",
+                b.nrows(),
+                n = self.dim()
+            )));
+        }
+        Ok(())
     }
 
     /// How many raw eigenvalues were negative and clamped to 0.
@@ -185,6 +221,25 @@ impl Spectrum {
     pub fn dropped(&self) -> usize {
         self.dim() - self.rank
     }
+}
+
+/// Bytes the eigendecomposition needs besides K's own storage: the eigenvectors of the two halves
+/// of the tridiagonal matrix (2·(N/2)² entries) and faer's divide-and-conquer scratch for one half
+/// (two (N/2)² matrices), together 8N² bytes (§8.3).
+pub fn extra_bytes(n: usize) -> u64 {
+    let (n1, n2) = (n / 2, n - n / 2);
+    crate::kernel::matrix_bytes(n1, n1) + 3 * crate::kernel::matrix_bytes(n2, n2)
+}
+
+fn check_square(k: MatRef<'_, f64>) -> Result<()> {
+    if k.ncols() != k.nrows() {
+        return Err(Error::Mismatch(format!(
+            "the train Gram matrix must be square, got {}×{}",
+            k.nrows(),
+            k.ncols()
+        )));
+    }
+    Ok(())
 }
 
 fn check_symmetric_finite(k: MatRef<'_, f64>) -> Result<()> {

@@ -172,7 +172,10 @@ pub fn eigendecomposition(n: usize, reps: usize) -> Result<BenchRow> {
     reset_peak_rss();
     let mut result = Ok(());
     let seconds = median_seconds(reps, || {
-        if let Err(e) = crate::dynamics::Spectrum::compute(k.as_ref()) {
+        // Values and vectors, as the baseline computes them.
+        if let Err(e) =
+            crate::dynamics::Spectrum::compute(k.as_ref()).and_then(|s| s.eigenvectors())
+        {
             result = Err(e);
         }
     });
@@ -188,8 +191,8 @@ pub fn eigendecomposition(n: usize, reps: usize) -> Result<BenchRow> {
         target: 1.2,
         gflops: (4.0 / 3.0 + 4.0) * nf * nf * nf / seconds / 1e9,
         peak_rss_bytes: peak_rss_bytes(),
-        // K itself and the decomposition's working copy, U and scratch (see `Spectrum::compute`).
-        model_bytes: 6 * kernel::matrix_bytes(n, n),
+        // K, its working copy, the decomposition's factors and the formed V.
+        model_bytes: 3 * kernel::matrix_bytes(n, n) + crate::dynamics::spectrum::extra_bytes(n),
     })
 }
 
@@ -244,7 +247,9 @@ pub fn mse_predictions(n: usize, m: usize, times: usize, reps: usize) -> Result<
         target: 0.2,
         gflops: 2.0 * (m * n * times) as f64 / seconds / 1e9,
         peak_rss_bytes: peak_rss_bytes(),
-        model_bytes: 5 * kernel::matrix_bytes(n, n) + kernel::matrix_bytes(m, n),
+        model_bytes: 2 * kernel::matrix_bytes(n, n)
+            + crate::dynamics::spectrum::extra_bytes(n)
+            + kernel::matrix_bytes(m, n),
     })
 }
 
@@ -446,4 +451,96 @@ pub fn sweep_throughput(runs: usize) -> Result<BenchRow> {
         peak_rss_bytes: peak_rss_bytes(),
         model_bytes: 3 * kernel::matrix_bytes(1000, 1000),
     })
+}
+
+/// Closed-form mse dynamics as a whole process (`dynamics --loss mse --f0 zero` on `data gauss`
+/// with N inputs in d = 784, times 1, 10, 100, ∞: reading the CSV, the Gram, the flow and writing
+/// its outputs), the median of `reps` runs, against neural-tangents' `gradient_descent_mse` on the
+/// same Gram matrix and labels already in memory, with SciPy's `eigh(driver="evd")` alone beside it
+/// (both from `benches/nt_mse.py`, same run). Without python3 or its packages the row keeps our
+/// time and marks the baseline unavailable (NaN).
+pub fn mse_dynamics_process(n: usize, reps: usize) -> Result<BenchRow> {
+    use std::process::Command;
+    let exe = std::env::current_exe()
+        .map_err(|e| crate::Error::numerical("bench", format!("own executable: {e}")))?;
+    let dir = std::env::temp_dir().join(format!("ntk-perturb-bench-mse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| crate::Error::numerical("bench", format!("{}: {e}", dir.display())))?;
+    let run = |args: &[&str]| -> Result<f64> {
+        let start = Instant::now();
+        let status = Command::new(&exe)
+            .args(args)
+            .args(["--quiet", "--force"])
+            .status()
+            .map_err(|e| crate::Error::numerical("bench", format!("spawn: {e}")))?;
+        if !status.success() {
+            return Err(crate::Error::numerical(
+                "bench",
+                format!("`{}` failed ({status})", args.join(" ")),
+            ));
+        }
+        Ok(start.elapsed().as_secs_f64())
+    };
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let (x, g, out) = (path("x.csv"), path("gram"), path("dynamics"));
+    let times = "1,10,100,inf";
+    let result = (|| -> Result<BenchRow> {
+        let ns = n.to_string();
+        run(&[
+            "data", "gauss", "--n", &ns, "--d", "784", "--seed", "1", "--out", &x,
+        ])?;
+        run(&["gram", "--train", &x, "--out", &g])?;
+        let dynamics = [
+            "dynamics", "--train", &x, "--loss", "mse", "--f0", "zero", "--times", times, "--out",
+            &out,
+        ];
+        run(&dynamics)?;
+        let mut ours: Vec<f64> = (0..reps.max(1))
+            .map(|_| run(&dynamics))
+            .collect::<Result<_>>()?;
+        ours.sort_by(f64::total_cmp);
+        let seconds = ours[ours.len() / 2];
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/nt_mse.py");
+        let k = format!("{g}/k_train_train.npy");
+        let baseline = Command::new("python3")
+            .args([script, &k, &x, times, &reps.max(1).to_string()])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let find = |name: &str| {
+            baseline
+                .lines()
+                .filter_map(|l| l.strip_prefix(name))
+                .find_map(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        let (nt, scipy) = (find("neural_tangents "), find("scipy_evd "));
+        let label = |s: f64| {
+            if s.is_nan() {
+                "unavailable".to_string()
+            } else {
+                format!("{s:.2} s")
+            }
+        };
+        Ok(BenchRow {
+            stage: "dynamics --loss mse (process)".into(),
+            size: format!("N={n} d=784 times={times}"),
+            seconds,
+            baseline: format!(
+                "neural-tangents gradient_descent_mse{} (SciPy eigh evd: {})",
+                if nt.is_nan() { " unavailable" } else { "" },
+                label(scipy)
+            ),
+            baseline_seconds: nt,
+            ratio: seconds / nt,
+            target: 1.0 / 1.3,
+            gflops: (4.0 / 3.0) * (n as f64).powi(3) / seconds / 1e9,
+            peak_rss_bytes: 0,
+            model_bytes: crate::dynamics::memory_bytes(n, 0, crate::model::Loss::Mse),
+        })
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
