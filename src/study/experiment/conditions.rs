@@ -98,6 +98,25 @@ pub struct ConditionSummary {
     pub predicted_disagree_hit: f64,
 }
 
+impl ConditionSummary {
+    /// Every fraction NaN (undefined).
+    pub fn undefined() -> ConditionSummary {
+        let nan = f64::NAN;
+        ConditionSummary {
+            c1: nan,
+            c2: nan,
+            c3: nan,
+            c3_main: nan,
+            all: nan,
+            all_main: nan,
+            agree_given_all: nan,
+            agree_given_all_main: nan,
+            predicted_disagree: nan,
+            predicted_disagree_hit: nan,
+        }
+    }
+}
+
 /// Sign with sgn(0) = 0, so a zero output agrees only with a zero output.
 fn sgn(v: f64) -> f64 {
     if v > 0.0 {

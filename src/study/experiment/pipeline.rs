@@ -116,9 +116,12 @@ pub struct RunResult {
     /// Accuracies, agreement, target mean, cosine.
     pub metrics: Metrics,
     /// Condition fractions (§6.3, our reconstruction); those that need g_main are NaN where it is
-    /// not defined ([`conditions::main_term_g_defined`]). `None` when the run was configured
-    /// with `conditions = false`.
-    pub conditions: Option<ConditionSummary>,
+    /// not defined ([`conditions::main_term_g_defined`]). All NaN when the run was configured
+    /// with `conditions = false` (`conditions_evaluated` is then false).
+    pub conditions: ConditionSummary,
+    /// Whether the conditions were evaluated (`conditions = true`); without them [`RunResult::rows`]
+    /// leaves out the [`CONDITION_METRICS`].
+    pub conditions_evaluated: bool,
 }
 
 impl RunResult {
@@ -126,19 +129,7 @@ impl RunResult {
     /// the conditions were not evaluated.
     pub fn rows(&self) -> Vec<(&'static str, f64)> {
         let m = &self.metrics;
-        let nan = f64::NAN;
-        let c = self.conditions.unwrap_or(ConditionSummary {
-            c1: nan,
-            c2: nan,
-            c3: nan,
-            c3_main: nan,
-            all: nan,
-            all_main: nan,
-            agree_given_all: nan,
-            agree_given_all_main: nan,
-            predicted_disagree: nan,
-            predicted_disagree_hit: nan,
-        });
+        let c = &self.conditions;
         let values = [
             m.standard_train,
             m.standard_test,
@@ -162,7 +153,7 @@ impl RunResult {
             .iter()
             .copied()
             .zip(values)
-            .filter(|(name, _)| self.conditions.is_some() || !CONDITION_METRICS.contains(name))
+            .filter(|(name, _)| self.conditions_evaluated || !CONDITION_METRICS.contains(name))
             .collect()
     }
 }
@@ -819,7 +810,8 @@ fn second_stage(cfg: &RunConfig, first: &FirstStage) -> Result<SecondStage> {
         terms,
         result: RunResult {
             metrics,
-            conditions: summary,
+            conditions_evaluated: summary.is_some(),
+            conditions: summary.unwrap_or_else(ConditionSummary::undefined),
         },
     })
 }
