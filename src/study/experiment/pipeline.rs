@@ -490,8 +490,11 @@ pub struct DataStage {
     /// The last [`conditions::signal_products`] formed on this data, with the α_f they were formed
     /// for: first stages with the same α_f (with the identity loss α_f = (T_f/N)·Y, the same for
     /// every seed and for the network and the theory) reuse them.
-    signal: Mutex<Option<(Vec<f64>, Arc<Mat<f64>>)>>,
+    signal: Mutex<Option<SignalProducts>>,
 }
+
+/// Signal products Z·Sᵀ and the α_f they were formed for.
+type SignalProducts = (Vec<f64>, Arc<Mat<f64>>);
 
 impl DataStage {
     /// [`conditions::signal_products`] for α_f, reused when the last ones were formed for the same
