@@ -295,7 +295,7 @@ fn train_model(
 }
 
 /// Training and test sets of the run. Data files are read and preprocessed once per process for
-/// every run that uses them ([`file_data`]).
+/// every run that uses them (a cache of the last pair of files read).
 pub fn load_data(cfg: &RunConfig) -> Result<(Dataset, Dataset)> {
     let seed_train = sub_seed(cfg.seed, SubSeed::TrainData);
     let seed_test = sub_seed(cfg.seed, SubSeed::TestData);

@@ -9,7 +9,7 @@
 //! absent). A cell's `run_id` is `key=value` for every swept key and the seed, joined by `;`.
 //!
 //! **results.csv** has the columns `cell, run_id, seed, <every swept key but seed>, metric, value`,
-//! one row per metric of [`METRICS`]. Each finished cell's rows are appended and flushed together,
+//! one row per metric of [`METRICS`](super::pipeline::METRICS). Each finished cell's rows are appended and flushed together,
 //! so an interrupted sweep leaves complete cells plus at most one partial trailing block. On start
 //! the file is read back: a cell is complete when all its metric rows are present; partial rows are
 //! dropped by rewriting the file atomically, and complete cells are skipped. When the run ends the
@@ -23,7 +23,7 @@
 //! whose configurations differ only in keys their run does not read
 //! ([`unread_keys`](super::pipeline::unread_keys): the width of the theory, …) are computed once
 //! and their rows written for each of them. First stages on the same data and kernel architecture
-//! ([`data_stage_key`](super::pipeline::data_stage_key)) share one
+//! ([`data_stage_key`]) share one
 //! [`DataStage`](super::pipeline::DataStage): the data files are read once per process, and what
 //! depends on the data alone (the N×N matrix Φ_γ(X, X) behind the cosine metric's direction, the
 //! surrogate f̂ and the test-set products of ĝ) is computed once for all of them.
@@ -97,7 +97,7 @@ pub struct TidyRow {
     pub seed: u64,
     /// Values of the swept keys (without seed), in [`Sweep::swept_keys`] order.
     pub swept: Vec<String>,
-    /// Metric name (one of [`METRICS`]).
+    /// Metric name (one of [`METRICS`](super::pipeline::METRICS)).
     pub metric: &'static str,
     /// Its value (NaN when undefined).
     pub value: f64,
