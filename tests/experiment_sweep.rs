@@ -271,3 +271,69 @@ fn first_stage_keys_ignore_exactly_the_second_stage_keys() {
         assert_ne!(first_stage_key(cfg).unwrap(), key, "{cfg:?}");
     }
 }
+
+#[test]
+fn shared_data_stages_and_opting_out_of_conditions_keep_every_result() {
+    // MSE flows (f_0 enters α), both scenarios' products, network and theory on one dataset, with
+    // and without the conditions.
+    let spec = SweepSpec::from_toml_str(
+        r#"
+dataset = "gauss"
+n = 30
+d = 5
+n_test = 40
+width = 16
+loss = "mse"
+steps_f = 15
+steps_g = 15
+model = ["network", "theory"]
+scenario = ["a", "b"]
+eps = [0.0, 0.4]
+conditions = [true, false]
+seeds = 2
+"#,
+    )
+    .unwrap();
+    let sweep = spec.expand().unwrap();
+    assert_eq!(sweep.cells().len(), 32);
+    let rows = sweep.run_in_memory(None).unwrap();
+    let conditions = ntk_perturb::study::experiment::CONDITION_METRICS;
+    let kept = METRICS.len() - conditions.len();
+    assert_eq!(rows.len(), 16 * METRICS.len() + 16 * kept);
+    let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    for cell in sweep.cells() {
+        let shared: Vec<&TidyRow> = rows.iter().filter(|r| r.cell == cell.index).collect();
+        let alone = run(&cell.config).unwrap().rows();
+        assert_eq!(shared.len(), alone.len(), "{}", cell.run_id);
+        for (row, (metric, value)) in shared.iter().zip(&alone) {
+            assert_eq!(row.metric, *metric);
+            assert!(same(row.value, *value), "{} {metric}", cell.run_id);
+        }
+        // Without the conditions, the other metrics are those of the run with them.
+        if !cell.config.conditions {
+            assert!(shared.iter().all(|r| !conditions.contains(&r.metric)));
+            let with = RunConfig {
+                conditions: true,
+                ..cell.config.clone()
+            };
+            let full = run(&with).unwrap().rows();
+            assert_eq!(full.len(), METRICS.len());
+            for row in &shared {
+                let (_, v) = full.iter().find(|(m, _)| *m == row.metric).unwrap();
+                assert!(same(row.value, *v), "{} {}", cell.run_id, row.metric);
+            }
+        }
+    }
+
+    // A results file with cells of both kinds resumes to the same bytes.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("results.csv");
+    sweep.run_to_file(&path, &SweepOptions::default()).unwrap();
+    let full = std::fs::read_to_string(&path).unwrap();
+    // Cut inside the first cell without the conditions.
+    let cut = full.find("conditions=false").unwrap() + 5;
+    std::fs::write(&path, &full[..cut]).unwrap();
+    let report = sweep.run_to_file(&path, &SweepOptions::default()).unwrap();
+    assert!(report.ran >= 1 && report.skipped >= 1, "{report:?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), full);
+}

@@ -45,6 +45,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         (8000, 2000, 10_000, 4000, 10_000, 55)
     };
     let mse_n = if args.quick { 1000 } else { 4000 };
+    let quick = args.quick;
     let stages: Vec<Box<dyn Fn() -> Result<BenchRow>>> = vec![
         Box::new(move || bench::infinite_gram(gram_n, 784, reps)),
         Box::new(move || bench::empirical_gram(emp_n, emp_m, 784, reps)),
@@ -54,6 +55,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Box::new(move || bench::base_run(reps)),
         Box::new(move || bench::sweep_throughput(sweep_runs)),
         Box::new(move || bench::mse_dynamics_process(mse_n, reps)),
+        Box::new(move || bench::sweep_cost(!quick)),
     ];
     for stage in stages {
         rows.push(report(&args, stage()?));

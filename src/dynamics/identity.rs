@@ -37,10 +37,36 @@ impl IdentitySolver<'_> {
         let mut ky = Mat::<f64>::zeros(n, 1);
         let y = MatRef::from_column_major_slice(self.y, n, 1);
         linalg::matmul(ky.as_mut(), Accum::Replace, self.k, y, 1.0);
-        let alphas = Mat::from_fn(n, times.len(), |i, j| times[j] / nf * self.y[i]);
+        let alphas = Mat::from_fn(n, times.len(), |i, j| coefficient(times[j], nf, self.y[i]));
         let outputs = Mat::from_fn(n, times.len(), |i, j| {
             self.f0[i] + times[j] / nf * ky[(i, 0)]
         });
         Ok((alphas, outputs))
     }
+
+    /// α(t) = (t/N)·Y alone: the coefficients do not depend on K, so a caller that needs only
+    /// them (not F_t) need not form the Gram matrix. Equal, bit for bit, to the column of
+    /// [`IdentitySolver::solve`] at t.
+    pub fn coefficients(y: &[f64], t: f64) -> Result<Vec<f64>> {
+        if t.is_nan() || t < 0.0 {
+            return Err(Error::invalid(
+                "times",
+                format!("times must be non-negative numbers, got {t}"),
+            ));
+        }
+        if t.is_infinite() {
+            return Err(Error::invalid(
+                "times",
+                format!("the identity loss grows without bound; t = {t} is not allowed"),
+            ));
+        }
+        let nf = y.len() as f64;
+        Ok(y.iter().map(|&yi| coefficient(t, nf, yi)).collect())
+    }
+}
+
+/// One coefficient α_i(t) = (t/N)·y_i.
+#[inline]
+fn coefficient(t: f64, n: f64, y: f64) -> f64 {
+    t / n * y
 }

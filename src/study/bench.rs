@@ -544,3 +544,79 @@ pub fn mse_dynamics_process(n: usize, reps: usize) -> Result<BenchRow> {
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
+
+/// The cost of a sweep beyond its trainings: the MNIST (a) ε panel (`reproduce mnist-a`, the
+/// network at every ε and seed, the conditions on) run as one sweep, against the same number of
+/// network trainings of the same sizes and options (one per cell for g and one per seed for f),
+/// run in parallel in the same process. Data stages, first stages and the file cache make the
+/// rest — reading the data, the attack, the kernel terms of the conditions — a small addition.
+/// `full = false` runs a scaled-down panel (2000 training rows, 3 ε, 2 seeds).
+pub fn sweep_cost(full: bool) -> Result<BenchRow> {
+    use crate::network::Network;
+    use crate::study::experiment::{Model, SweepSpec, load_data, preset};
+    use rayon::prelude::*;
+    let preset = preset("mnist-a", !full)?;
+    let panel = preset
+        .panels
+        .iter()
+        .find(|p| p.name == "eps")
+        .ok_or_else(|| crate::Error::invalid("preset", "mnist-a has no eps panel"))?;
+    let mut base = panel.base.clone();
+    base.model = Model::Network;
+    let seeds = if full { 5 } else { 2 };
+    if !full {
+        base.subset = Some(2000);
+    }
+    let sweep = SweepSpec::from_run(&base)?
+        .vary(panel.key, panel.values.clone())?
+        .with_seeds(seeds)?
+        .expand()?;
+    reset_peak_rss();
+    let start = Instant::now();
+    sweep.run_in_memory(None)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let peak = peak_rss_bytes();
+    let cells = sweep.cells().len();
+
+    // The trainings alone: g of every cell and f of every seed, on the panel's training inputs.
+    let (train, _) = load_data(&base)?;
+    let (n, d) = (train.n(), train.d());
+    let jobs: Vec<(u64, bool)> = (0..seeds)
+        .map(|s| (s, false))
+        .chain((0..cells as u64).map(|c| (c, true)))
+        .collect();
+    let baseline_start = Instant::now();
+    jobs.par_iter().try_for_each(|&(seed, g)| -> Result<()> {
+        let mut net = Network::new(d, base.network(), seed)?;
+        net.train(
+            train.x.as_ref(),
+            &train.y,
+            None,
+            &base.train_options(g),
+            |_| {},
+        )?;
+        Ok(())
+    })?;
+    let baseline = baseline_start.elapsed().as_secs_f64();
+    let m = base.width;
+    let flops = jobs
+        .iter()
+        .map(|&(_, g)| {
+            let steps = base.train_options(g).steps;
+            6.0 * (n * m * (d + 1)) as f64 * steps as f64
+        })
+        .sum::<f64>();
+    Ok(BenchRow {
+        stage: "sweep cost (MNIST (a) ε panel)".into(),
+        size: format!("{cells} runs, N={n} d={d} m={m}, {} steps", base.steps_f),
+        seconds,
+        baseline: format!("its {} trainings alone", jobs.len()),
+        baseline_seconds: baseline,
+        ratio: seconds / baseline,
+        target: 1.5,
+        gflops: flops / seconds / 1e9,
+        peak_rss_bytes: peak,
+        // Φ_γ(X, X) and its weighted copy while the data stage forms the direction.
+        model_bytes: 2 * kernel::matrix_bytes(n, n),
+    })
+}

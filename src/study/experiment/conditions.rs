@@ -44,7 +44,7 @@
 //! f(z) ≠ 0: `cond_c1` = 1. The surrogate version C1 ∧ C2 ∧ C3 is the testable one.
 //! Every product over test and training points is a GEMM or an element-wise map of one.
 
-use faer::MatRef;
+use faer::{Mat, MatRef};
 
 use crate::dynamics::LinearizedFlow;
 use crate::error::{Error, Result};
@@ -98,6 +98,25 @@ pub struct ConditionSummary {
     pub predicted_disagree_hit: f64,
 }
 
+impl ConditionSummary {
+    /// Every fraction NaN (undefined).
+    pub fn undefined() -> ConditionSummary {
+        let nan = f64::NAN;
+        ConditionSummary {
+            c1: nan,
+            c2: nan,
+            c3: nan,
+            c3_main: nan,
+            all: nan,
+            all_main: nan,
+            agree_given_all: nan,
+            agree_given_all_main: nan,
+            predicted_disagree: nan,
+            predicted_disagree_hit: nan,
+        }
+    }
+}
+
 /// Sign with sgn(0) = 0, so a zero output agrees only with a zero output.
 fn sgn(v: f64) -> f64 {
     if v > 0.0 {
@@ -120,9 +139,9 @@ pub fn main_term_g_defined(cfg: &RunConfig) -> bool {
     cfg.norm == Norm::L2 && cfg.attack_steps == 1
 }
 
-/// Why g_main is not defined for `cfg`, or `None` when it is.
+/// Why g_main is not defined for `cfg`, or `None` when it is (or the conditions are off).
 pub fn main_term_g_undefined_reason(cfg: &RunConfig) -> Option<String> {
-    if main_term_g_defined(cfg) {
+    if main_term_g_defined(cfg) || !cfg.conditions {
         return None;
     }
     Some(format!(
@@ -287,11 +306,24 @@ pub fn surrogate_g_from_direction(
             r.nrows()
         )));
     }
-    let n = r.nrows() as f64;
     let phi_r = infinite_test_train(z, r, arch, KernelWhat::Phi)?;
-    let zd = linalg::cross_product(z, direction, 1.0);
-    let w = vec![1.0 / (n * n); r.nrows()];
-    Ok(weighted_row_sums(phi_r.as_ref(), zd.as_ref(), &w))
+    let zd = direction_products(direction, z);
+    surrogate_g_from_products(phi_r.as_ref(), zd.as_ref())
+}
+
+/// The products z·D_n (M×N) of every test input z with every training direction D_n of
+/// [`surrogate_g_from_direction`]: they depend on the data alone, so a sweep forms them once.
+pub fn direction_products(direction: MatRef<'_, f64>, z: MatRef<'_, f64>) -> Mat<f64> {
+    linalg::cross_product(z, direction, 1.0)
+}
+
+/// ĝ(z) (§6.2) from Φ_γ(Z, R) (M×N) and the [`direction_products`] Z Dᵀ (M×N):
+/// (1/N²) Σ_n Φ_γ(r_n, z)(z·D_n).
+pub fn surrogate_g_from_products(phi_r: MatRef<'_, f64>, zd: MatRef<'_, f64>) -> Result<Vec<f64>> {
+    check_shape(phi_r, zd, "direction products")?;
+    let n = phi_r.ncols() as f64;
+    let w = vec![1.0 / (n * n); phi_r.ncols()];
+    Ok(weighted_row_sums(phi_r, zd, &w))
 }
 
 /// f_main(z) = Σ_n α^f_n Θ(x_n, z) at every row of `z` (§6.1, infinite-width NTK of `arch`).
@@ -337,6 +369,93 @@ pub fn main_term_g(
     z: MatRef<'_, f64>,
     arch: &Architecture,
 ) -> Result<Vec<f64>> {
+    check_g_inputs(inp)?;
+    let phi_r = infinite_test_train(z, inp.r, arch, KernelWhat::Phi)?;
+    let zs = signal_products(inp.x, inp.alpha_f, z, arch)?;
+    let zx = match inp.scenario {
+        Scenario::A => None,
+        Scenario::B => Some(mislabel_products(z, inp.x, arch)),
+    };
+    main_term_g_from(
+        inp,
+        phi_r.as_ref(),
+        zs.as_ref(),
+        zx.as_ref().map(Mat::as_ref),
+        arch,
+    )
+}
+
+/// The products z·s_n (M×N) of g_main's signal term, s_n = Σ_k α^f_k Φ_γ(x_k, x_n) x_k: they
+/// depend on the data and f alone, so a sweep forms them once per f.
+pub fn signal_products(
+    x: MatRef<'_, f64>,
+    alpha_f: &[f64],
+    z: MatRef<'_, f64>,
+    arch: &Architecture,
+) -> Result<Mat<f64>> {
+    check_len(x, alpha_f, "f coefficients")?;
+    let s = weighted_sum_direction(x, x, alpha_f, arch)?;
+    Ok(linalg::cross_product(z, s.as_ref(), 1.0))
+}
+
+/// The products z·x_n + 1 (M×N; + 0 without bias) of g_main's scenario-(b) term: data only.
+pub fn mislabel_products(z: MatRef<'_, f64>, x: MatRef<'_, f64>, arch: &Architecture) -> Mat<f64> {
+    let offset = if arch.bias { 1.0 } else { 0.0 };
+    let mut zx = linalg::cross_product(z, x, 1.0);
+    linalg::map_entries(zx.as_mut(), false, |_, _, v| v + offset);
+    zx
+}
+
+/// g_main(z) (§6.1) from Φ_γ(Z, R) (M×N), the [`signal_products`] and, in scenario (b), the
+/// [`mislabel_products`].
+pub fn main_term_g_from(
+    inp: &GMainInputs<'_>,
+    phi_r: MatRef<'_, f64>,
+    zs: MatRef<'_, f64>,
+    zx: Option<MatRef<'_, f64>>,
+    arch: &Architecture,
+) -> Result<Vec<f64>> {
+    check_g_inputs(inp)?;
+    let n = inp.x.nrows();
+    if phi_r.ncols() != n {
+        return Err(Error::Mismatch(format!(
+            "{n} training inputs but {} columns of Φ(Z, R)",
+            phi_r.ncols()
+        )));
+    }
+    check_shape(phi_r, zs, "signal products")?;
+    // Signal: Σ_n w_n Φ(r_n, z)(z·s_n) with w_n = α^g_n y^adv_n ε/‖∇f(x_n)‖.
+    let w: Vec<f64> = (0..n)
+        .map(|i| {
+            if inp.grad_norms[i] > 0.0 {
+                inp.alpha_g[i] * inp.targets[i] * inp.eps / inp.grad_norms[i]
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mut out = weighted_row_sums(phi_r, zs, &w);
+    match inp.scenario {
+        Scenario::A => {
+            if arch.bias {
+                let extra = LinearizedFlow::predict(phi_r, &vec![0.0; phi_r.nrows()], inp.alpha_g);
+                out.iter_mut().zip(extra).for_each(|(o, e)| *o += e);
+            }
+        }
+        Scenario::B => {
+            let zx = zx.ok_or_else(|| {
+                Error::Mismatch("scenario (b) needs the products z·x_n + 1".into())
+            })?;
+            check_shape(phi_r, zx, "mislabel products")?;
+            let extra = weighted_row_sums(phi_r, zx, inp.alpha_g);
+            out.iter_mut().zip(extra).for_each(|(o, e)| *o += e);
+        }
+    }
+    Ok(out)
+}
+
+/// Every input of g_main has one entry per training input.
+fn check_g_inputs(inp: &GMainInputs<'_>) -> Result<()> {
     let n = inp.x.nrows();
     for (what, len) in [
         ("perturbed inputs", inp.r.nrows()),
@@ -351,37 +470,21 @@ pub fn main_term_g(
             )));
         }
     }
-    let phi_r = infinite_test_train(z, inp.r, arch, KernelWhat::Phi)?;
-    // Signal: Σ_n w_n Φ(r_n, z)(z·s_n) with w_n = α^g_n y^adv_n ε/‖∇f(x_n)‖.
-    let s = weighted_sum_direction(inp.x, inp.x, inp.alpha_f, arch)?;
-    let zs = linalg::cross_product(z, s.as_ref(), 1.0);
-    let w: Vec<f64> = (0..n)
-        .map(|i| {
-            if inp.grad_norms[i] > 0.0 {
-                inp.alpha_g[i] * inp.targets[i] * inp.eps / inp.grad_norms[i]
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let mut out = weighted_row_sums(phi_r.as_ref(), zs.as_ref(), &w);
-    let offset = if arch.bias { 1.0 } else { 0.0 };
-    match inp.scenario {
-        Scenario::A => {
-            if arch.bias {
-                let extra =
-                    LinearizedFlow::predict(phi_r.as_ref(), &vec![0.0; z.nrows()], inp.alpha_g);
-                out.iter_mut().zip(extra).for_each(|(o, e)| *o += e);
-            }
-        }
-        Scenario::B => {
-            let mut zx = linalg::cross_product(z, inp.x, 1.0);
-            linalg::map_entries(zx.as_mut(), false, |_, _, v| v + offset);
-            let extra = weighted_row_sums(phi_r.as_ref(), zx.as_ref(), inp.alpha_g);
-            out.iter_mut().zip(extra).for_each(|(o, e)| *o += e);
-        }
+    Ok(())
+}
+
+/// Two M×N matrices of products over test and training inputs have the same shape.
+fn check_shape(a: MatRef<'_, f64>, b: MatRef<'_, f64>, what: &str) -> Result<()> {
+    if (a.nrows(), a.ncols()) != (b.nrows(), b.ncols()) {
+        return Err(Error::Mismatch(format!(
+            "Φ(Z, R) is {}×{} but the {what} are {}×{}",
+            a.nrows(),
+            a.ncols(),
+            b.nrows(),
+            b.ncols()
+        )));
     }
-    Ok(out)
+    Ok(())
 }
 
 fn check_len(x: MatRef<'_, f64>, v: &[f64], what: &str) -> Result<()> {

@@ -125,6 +125,13 @@ pub struct RunConfig {
     /// Steps of the projected attack (1 = the paper's single step).
     pub attack_steps: usize,
 
+    // --- metrics (§7.2, §6.3) ---
+    /// Evaluate the conditions of the agreement theorem (§6.3): the `cond_*`, `agree_given_*` and
+    /// `predicted_disagree*` metrics. With `false` a run reports accuracies, agreement, the target
+    /// mean and the cosine only, and skips the kernel terms of the conditions (for a network also
+    /// the infinite-width flows of f and g that give their main terms).
+    pub conditions: bool,
+
     /// Seed of the run; data, f, targets and g use seeds derived from it.
     pub seed: u64,
 }
@@ -163,6 +170,7 @@ impl Default for RunConfig {
             norm: Norm::L2,
             targets: TargetKind::Random,
             attack_steps: 1,
+            conditions: true,
             seed: 0,
         }
     }
@@ -201,6 +209,7 @@ pub const KEYS: &[&str] = &[
     "norm",
     "targets",
     "attack_steps",
+    "conditions",
     "seed",
 ];
 
@@ -554,7 +563,7 @@ fn expected(key: &str) -> String {
         "scenario" => one_of(choices::<Scenario>()),
         "norm" => one_of(choices::<Norm>()),
         "targets" => one_of(choices::<TargetKind>()),
-        "bias" | "train_readout" => "true or false".into(),
+        "bias" | "train_readout" | "conditions" => "true or false".into(),
         "train" | "test" => "a file path in quotes".into(),
         "shift" | "scale" | "gamma" | "lr_f" | "lr_g" | "momentum" | "eps"
         | "eps_per_coordinate" => "a number".into(),

@@ -41,8 +41,9 @@ pub use conditions::{ConditionSummary, ConditionTerms};
 pub use config::{DatasetKind, KEYS, Model, RunConfig, Scenario};
 pub use merge::{MergeReport, ShardDir, merge_preset, merge_sweep};
 pub use pipeline::{
-    FirstStage, METRICS, Metrics, RunDetail, RunResult, SECOND_STAGE_KEYS, first_stage,
-    first_stage_key, run, run_detailed, run_from, run_key, unread_keys,
+    CONDITION_METRICS, DATA_STAGE_KEYS, DataStage, FirstStage, METRICS, Metrics, RunDetail,
+    RunResult, SECOND_STAGE_KEYS, data_stage, data_stage_key, first_stage, first_stage_from,
+    first_stage_key, load_data, metric_names, run, run_detailed, run_from, run_key, unread_keys,
 };
 pub use presets::{Panel, Preset, preset};
 pub use reproduce::{Models, ReproduceOptions, SummaryRow, run_preset};

@@ -5,19 +5,21 @@
 //! Sub-seeds are `rng::derive_seed(seed, domain::OTHER, k)` with k = 0 training data, 1 test
 //! data, 2 f's initialisation, 3 target labels, 4 g's initialisation ([`SubSeed`]).
 
+use std::sync::{Arc, Mutex};
+
 use faer::{Mat, MatRef};
 
 use super::conditions::{self, ConditionSummary, ConditionTerms, GMainInputs};
 use super::config::{DatasetKind, Model, RunConfig, Scenario};
 use crate::data::{self, Dataset, Preprocess};
-use crate::dynamics::{LinearizedFlow, OdeOptions};
+use crate::dynamics::{IdentitySolver, LinearizedFlow, OdeOptions};
 use crate::error::{Error, Result};
 use crate::kernel::{
     KernelWhat, infinite_test_train, infinite_train_train, kernel_gradient_direction,
     weighted_sum_direction,
 };
-use crate::model::Architecture;
 use crate::model::loss::accuracy;
+use crate::model::{Architecture, Loss};
 use crate::network::Network;
 use crate::perturbation::{TargetKind, draw_targets, projected, single_step};
 use crate::rng::{self, domain};
@@ -65,6 +67,31 @@ pub const METRICS: &[&str] = &[
     "eps_threshold_pred",
 ];
 
+/// The metrics of [`METRICS`] that come from the conditions of §6.3: absent from the rows of a run
+/// with `conditions = false`.
+pub const CONDITION_METRICS: &[&str] = &[
+    "cond_c1",
+    "cond_c2",
+    "cond_c3",
+    "cond_c3_main",
+    "cond_all",
+    "cond_all_main",
+    "agree_given_all",
+    "agree_given_all_main",
+    "predicted_disagree",
+    "predicted_disagree_hit",
+];
+
+/// The metrics a run with configuration `cfg` reports, in the order of [`METRICS`]: all of them,
+/// or without the [`CONDITION_METRICS`] when `conditions = false`.
+pub fn metric_names(cfg: &RunConfig) -> Vec<&'static str> {
+    METRICS
+        .iter()
+        .copied()
+        .filter(|m| cfg.conditions || !CONDITION_METRICS.contains(m))
+        .collect()
+}
+
 /// Metrics of §7.2 and extensions.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Metrics {
@@ -92,12 +119,17 @@ pub struct RunResult {
     /// Accuracies, agreement, target mean, cosine.
     pub metrics: Metrics,
     /// Condition fractions (§6.3, our reconstruction); those that need g_main are NaN where it is
-    /// not defined ([`conditions::main_term_g_defined`]).
+    /// not defined ([`conditions::main_term_g_defined`]). All NaN when the run was configured
+    /// with `conditions = false` (`conditions_evaluated` is then false).
     pub conditions: ConditionSummary,
+    /// Whether the conditions were evaluated (`conditions = true`); without them [`RunResult::rows`]
+    /// leaves out the [`CONDITION_METRICS`].
+    pub conditions_evaluated: bool,
 }
 
 impl RunResult {
-    /// (metric, value) pairs in the order of [`METRICS`].
+    /// (metric, value) pairs in the order of [`METRICS`], without the [`CONDITION_METRICS`] when
+    /// the conditions were not evaluated.
     pub fn rows(&self) -> Vec<(&'static str, f64)> {
         let m = &self.metrics;
         let c = &self.conditions;
@@ -121,7 +153,12 @@ impl RunResult {
             c.predicted_disagree_hit,
             m.eps_threshold_pred,
         ];
-        METRICS.iter().copied().zip(values).collect()
+        METRICS
+            .iter()
+            .copied()
+            .zip(values)
+            .filter(|(name, _)| self.conditions_evaluated || !CONDITION_METRICS.contains(name))
+            .collect()
     }
 }
 
@@ -144,7 +181,8 @@ pub struct RunDetail {
     pub f_train: Vec<f64>,
     /// g on the training inputs.
     pub g_train: Vec<f64>,
-    /// f, g, main terms and surrogates on the test inputs.
+    /// f, g, main terms and surrogates on the test inputs (with `conditions = false` only f and
+    /// g; the other terms are empty).
     pub terms: ConditionTerms,
     /// The summary.
     pub result: RunResult,
@@ -197,16 +235,22 @@ impl Trained {
     }
 }
 
-/// Coefficients α(T) of the linearised flow on the infinite-width NTK Θ(X, X) with initial outputs f0.
+/// Coefficients α(T) of the linearised flow on the infinite-width NTK Θ(X, X) with initial outputs
+/// f0 (§3.3). For the identity loss α(T) = (T/N)·Y does not depend on Θ or f0
+/// ([`IdentitySolver::coefficients`]), so neither the N×N Gram matrix nor `f0` is formed.
 fn flow_coefficients(
     x: MatRef<'_, f64>,
     y: &[f64],
-    f0: &[f64],
+    f0: impl FnOnce() -> Result<Vec<f64>>,
     cfg: &RunConfig,
     t: f64,
 ) -> Result<Vec<f64>> {
+    if cfg.loss == Loss::Identity {
+        return IdentitySolver::coefficients(y, t);
+    }
+    let f0 = f0()?;
     let k = infinite_train_train(x, &cfg.architecture(), KernelWhat::Ntk)?;
-    let flow = LinearizedFlow::new(k.as_ref(), y, f0, cfg.loss, OdeOptions::default())?;
+    let flow = LinearizedFlow::new(k.as_ref(), y, &f0, cfg.loss, OdeOptions::default())?;
     flow.coefficients(&[t])?
         .into_iter()
         .next()
@@ -214,37 +258,48 @@ fn flow_coefficients(
 }
 
 /// Trains f (`second = false`) or g on (x, y): returns the classifier and the coefficients α of the
-/// infinite-width linearised flow that serves as its main term.
+/// infinite-width linearised flow that serves as its main term. A network's α is only needed by
+/// the conditions, so it is computed only with `conditions = true` (the theory's α is the model).
 fn train_model(
     cfg: &RunConfig,
     x: MatRef<'_, f64>,
     y: &[f64],
     seed: u64,
     second: bool,
-) -> Result<(Trained, Vec<f64>)> {
+) -> Result<(Trained, Option<Vec<f64>>)> {
     let (tf, tg) = cfg.flow_times();
     let t = if second { tg } else { tf };
     match cfg.model {
         Model::Network => {
             let mut net = Network::new(x.ncols(), cfg.network(), seed)?;
-            let f0 = net.forward(x)?;
+            let f0 = if cfg.conditions && cfg.loss != Loss::Identity {
+                Some(net.forward(x)?)
+            } else {
+                None
+            };
             net.train(x, y, None, &cfg.train_options(second), |_| {})?;
-            let alpha = flow_coefficients(x, y, &f0, cfg, t)?;
+            let alpha = if cfg.conditions {
+                let f0 = || f0.ok_or_else(|| Error::numerical("train", "f0 missing"));
+                Some(flow_coefficients(x, y, f0, cfg, t)?)
+            } else {
+                None
+            };
             Ok((Trained::Net(net), alpha))
         }
         Model::Theory => {
-            let alpha = flow_coefficients(x, y, &vec![0.0; x.nrows()], cfg, t)?;
+            let alpha = flow_coefficients(x, y, || Ok(vec![0.0; x.nrows()]), cfg, t)?;
             let model = Trained::Kernel {
                 x: x.to_owned(),
                 alpha: alpha.clone(),
                 arch: cfg.architecture(),
             };
-            Ok((model, alpha))
+            Ok((model, Some(alpha)))
         }
     }
 }
 
-/// Training and test sets of the run.
+/// Training and test sets of the run. Data files are read and preprocessed once per process for
+/// every run that uses them (a cache of the last pair of files read).
 pub fn load_data(cfg: &RunConfig) -> Result<(Dataset, Dataset)> {
     let seed_train = sub_seed(cfg.seed, SubSeed::TrainData);
     let seed_test = sub_seed(cfg.seed, SubSeed::TestData);
@@ -266,26 +321,71 @@ pub fn load_data(cfg: &RunConfig) -> Result<(Dataset, Dataset)> {
             }
         }
         DatasetKind::File => {
-            let train = cfg
-                .train
-                .as_deref()
-                .ok_or_else(|| Error::invalid("train", "required for dataset = \"file\""))?;
-            let test = cfg
-                .test
-                .as_deref()
-                .ok_or_else(|| Error::invalid("test", "required for dataset = \"file\""))?;
-            let pre = Preprocess {
-                scale: cfg.scale,
-                center: cfg.center,
-                subset: cfg.subset,
-                test_subset: cfg.test_subset,
-                seed: cfg.subset_seed,
-            };
-            let (train, test) = data::load(train, Some(test), &pre)?;
-            let test = test.ok_or_else(|| Error::invalid("test", "could not be read"))?;
-            Ok((train, test))
+            let both = file_data(cfg)?;
+            Ok((both.0.clone(), both.1.clone()))
         }
     }
+}
+
+/// The keys that say which rows of which files a run with data from files reads, and how they are
+/// preprocessed.
+const FILE_DATA_KEYS: &[&str] = &[
+    "train",
+    "test",
+    "scale",
+    "center",
+    "subset",
+    "test_subset",
+    "subset_seed",
+];
+
+/// The last pair of data files read by [`file_data`], preprocessed, under its key. One entry, so a
+/// process holds at most one dataset beyond those its runs hold.
+type FileDataCache = Option<(String, Arc<(Dataset, Dataset)>)>;
+static FILE_DATA: Mutex<FileDataCache> = Mutex::new(None);
+
+/// The preprocessed training and test sets of a run with `dataset = "file"`, read once per
+/// process: the files' names, sizes and modification times and the preprocessing keys identify
+/// them, so every run, sweep cell and preset panel that reads the same files again gets the cached
+/// sets.
+fn file_data(cfg: &RunConfig) -> Result<Arc<(Dataset, Dataset)>> {
+    let train = cfg
+        .train
+        .as_deref()
+        .ok_or_else(|| Error::invalid("train", "required for dataset = \"file\""))?;
+    let test = cfg
+        .test
+        .as_deref()
+        .ok_or_else(|| Error::invalid("test", "required for dataset = \"file\""))?;
+    let mut table = cfg.to_table()?;
+    table.retain(|k, _| FILE_DATA_KEYS.contains(&k));
+    let stamp = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()))
+    };
+    let key = format!("{table}{:?}{:?}", stamp(train), stamp(test));
+    let poisoned = || Error::numerical("data cache", "its lock was poisoned");
+    {
+        let mut cached = FILE_DATA.lock().map_err(|_| poisoned())?;
+        match cached.as_ref() {
+            Some((k, both)) if *k == key => return Ok(Arc::clone(both)),
+            // Free the old sets before reading the new ones.
+            _ => *cached = None,
+        }
+    }
+    let pre = Preprocess {
+        scale: cfg.scale,
+        center: cfg.center,
+        subset: cfg.subset,
+        test_subset: cfg.test_subset,
+        seed: cfg.subset_seed,
+    };
+    let (train, test) = data::load(train, Some(test), &pre)?;
+    let test = test.ok_or_else(|| Error::invalid("test", "could not be read"))?;
+    let both = Arc::new((train, test));
+    *FILE_DATA.lock().map_err(|_| poisoned())? = Some((key, Arc::clone(&both)));
+    Ok(both)
 }
 
 /// Fraction of entries with sgn a = sgn b.
@@ -336,7 +436,8 @@ pub const SECOND_STAGE_KEYS: &[&str] = &[
 ];
 
 /// Everything a run computes before the perturbations: the data, f and the quantities that depend
-/// on f alone (its input gradients at the training inputs, its outputs, α_f, f_main, f̂ and the
+/// on f alone (its input gradients at the training inputs, its outputs, α_f, f_main and the
+/// products Z Sᵀ of g_main's signal term), with what it shares from its [`DataStage`] (f̂ and the
 /// direction Σ_k y_k Φ_γ(x_k, x_n) x_k). It is a function of the configuration without the
 /// [`SECOND_STAGE_KEYS`], so a sweep over ε, the targets, the attack or g's training computes it
 /// once per [`first_stage_key`] and reuses it for every such run, with the same results as
@@ -349,8 +450,8 @@ pub struct FirstStage {
     pub test: Dataset,
     /// The classifier trained on clean data.
     pub f: Trained,
-    /// Coefficients α_f of f's infinite-width main term.
-    alpha_f: Vec<f64>,
+    /// Coefficients α_f of f's infinite-width main term (a network's only with the conditions).
+    alpha_f: Option<Vec<f64>>,
     /// ∇f(x_n) at the training inputs (N×d).
     grad_x: Mat<f64>,
     /// f on the training inputs.
@@ -358,11 +459,120 @@ pub struct FirstStage {
     /// f on the test inputs.
     f_test: Vec<f64>,
     /// Σ_k y_k Φ_γ(x_k, x_n) x_k (N×d): the cosine metric's direction and ĝ's inner sum.
-    direction: Mat<f64>,
+    direction: Arc<Mat<f64>>,
+    /// What the conditions need of the first stage; `None` with `conditions = false`.
+    conditions: Option<FirstConditions>,
+}
+
+/// The condition terms of §6.1–§6.2 that do not depend on g.
+#[derive(Debug, Clone)]
+struct FirstConditions {
     /// f_main on the test inputs (§6.1).
     f_main: Vec<f64>,
     /// f̂ on the test inputs (§6.2).
     f_hat: Vec<f64>,
+    /// z·D_n for every test input z and training direction D_n (M×N), ĝ's inner sums.
+    zd: Arc<Mat<f64>>,
+    /// z·s_n (M×N) of g_main's signal term, when some run of the group has g_main.
+    zs: Option<Arc<Mat<f64>>>,
+    /// z·x_n + 1 (M×N) of g_main's scenario-(b) term, when some run of the group needs it.
+    zx: Option<Mat<f64>>,
+}
+
+/// What a run computes from its data and the kernel's architecture alone: the data, read and
+/// preprocessed, the direction D_n = Σ_k y_k Φ_γ(x_k, x_n) x_k (N×d, from the N×N matrix
+/// Φ_γ(X, X)) and, with the conditions, f̂ on the test inputs and the products Z Dᵀ of ĝ (§6.2).
+/// Every first stage with the same [`data_stage_key`] shares it, whatever f: the seeds of a
+/// network on data from files, the network and the theory, the learning rates and step counts.
+#[derive(Debug)]
+pub struct DataStage {
+    train: Dataset,
+    test: Dataset,
+    direction: Arc<Mat<f64>>,
+    /// f̂ on the test inputs and Z Dᵀ, with the conditions.
+    surrogates: Option<(Vec<f64>, Arc<Mat<f64>>)>,
+    /// The last [`conditions::signal_products`] formed on this data, with the α_f they were formed
+    /// for: first stages with the same α_f (with the identity loss α_f = (T_f/N)·Y, the same for
+    /// every seed and for the network and the theory) reuse them.
+    signal: Mutex<Option<SignalProducts>>,
+}
+
+/// Signal products Z·Sᵀ and the α_f they were formed for.
+type SignalProducts = (Vec<f64>, Arc<Mat<f64>>);
+
+impl DataStage {
+    /// [`conditions::signal_products`] for α_f, reused when the last ones were formed for the same
+    /// α_f (bit for bit). The lock is not held while they are formed.
+    fn signal_products(&self, alpha_f: &[f64], arch: &Architecture) -> Result<Arc<Mat<f64>>> {
+        let poisoned = || Error::numerical("signal products", "their lock was poisoned");
+        let same = |a: &[f64]| {
+            a.len() == alpha_f.len()
+                && a.iter()
+                    .zip(alpha_f)
+                    .all(|(u, v)| u.to_bits() == v.to_bits())
+        };
+        if let Some((alpha, zs)) = self.signal.lock().map_err(|_| poisoned())?.as_ref()
+            && same(alpha)
+        {
+            return Ok(Arc::clone(zs));
+        }
+        let (x, z) = (self.train.x.as_ref(), self.test.x.as_ref());
+        let zs = Arc::new(conditions::signal_products(x, alpha_f, z, arch)?);
+        *self.signal.lock().map_err(|_| poisoned())? = Some((alpha_f.to_vec(), Arc::clone(&zs)));
+        Ok(zs)
+    }
+}
+
+/// The keys a [`DataStage`] reads (with `seed` for synthetic data, whose rows it draws).
+pub const DATA_STAGE_KEYS: &[&str] = &[
+    "dataset",
+    "n",
+    "n_test",
+    "d",
+    "shift",
+    "train",
+    "test",
+    "scale",
+    "center",
+    "subset",
+    "test_subset",
+    "subset_seed",
+    "gamma",
+    "bias",
+    "train_readout",
+    "conditions",
+];
+
+/// The identity of a run's [`DataStage`]: the [`DATA_STAGE_KEYS`] of its configuration (and its
+/// seed for synthetic data), written as TOML. Runs with equal keys have equal data stages.
+pub fn data_stage_key(cfg: &RunConfig) -> Result<String> {
+    let mut table = cfg.to_table()?;
+    let synthetic = cfg.dataset != DatasetKind::File;
+    table.retain(|k, _| DATA_STAGE_KEYS.contains(&k) || (synthetic && k == "seed"));
+    Ok(table.to_string())
+}
+
+/// Loads the data and evaluates everything that depends on it alone (see [`DataStage`]).
+pub fn data_stage(cfg: &RunConfig) -> Result<DataStage> {
+    cfg.validate()?;
+    let arch = cfg.architecture();
+    let (train, test) = load_data(cfg)?;
+    let (x, z) = (train.x.as_ref(), test.x.as_ref());
+    let direction = weighted_sum_direction(x, x, &train.y, &arch)?;
+    let surrogates = if cfg.conditions {
+        let f_hat = conditions::surrogate_f(x, &train.y, z, &arch)?;
+        let zd = conditions::direction_products(direction.as_ref(), z);
+        Some((f_hat, Arc::new(zd)))
+    } else {
+        None
+    };
+    Ok(DataStage {
+        train,
+        test,
+        direction: Arc::new(direction),
+        surrogates,
+        signal: Mutex::new(None),
+    })
 }
 
 /// The keys a run with configuration `cfg` never reads. The infinite-width predictor
@@ -410,17 +620,47 @@ pub fn first_stage_key(cfg: &RunConfig) -> Result<String> {
 
 /// Loads the data, trains f and evaluates everything that depends on f alone.
 pub fn first_stage(cfg: &RunConfig) -> Result<FirstStage> {
+    first_stage_from(&data_stage(cfg)?, &[cfg])
+}
+
+/// The first stage shared by the runs `cfgs` (non-empty, all with the [`first_stage_key`] of
+/// `cfgs[0]` and the [`data_stage_key`] of `data`): trains f and evaluates everything that depends
+/// on f alone, including the products of g_main that some run of `cfgs` needs. A run whose
+/// products are missing computes them itself ([`run_from`]), with the same result.
+pub fn first_stage_from(data: &DataStage, cfgs: &[&RunConfig]) -> Result<FirstStage> {
+    let cfg = *cfgs
+        .first()
+        .ok_or_else(|| Error::invalid("config", "no run to compute a first stage for"))?;
     cfg.validate()?;
     let arch = cfg.architecture();
-    let (train, test) = load_data(cfg)?;
+    let (train, test) = (data.train.clone(), data.test.clone());
     let (x, z) = (train.x.as_ref(), test.x.as_ref());
     let (f, alpha_f) = train_model(cfg, x, &train.y, sub_seed(cfg.seed, SubSeed::F), false)?;
     let grad_x = f.input_gradients(x)?;
     let f_train = f.predict(x)?;
     let f_test = f.predict(z)?;
-    let direction = weighted_sum_direction(x, x, &train.y, &arch)?;
-    let f_main = conditions::main_term_f(x, &alpha_f, z, &arch)?;
-    let f_hat = conditions::surrogate_f(x, &train.y, z, &arch)?;
+    let conditions = match (&data.surrogates, &alpha_f) {
+        (Some((f_hat, zd)), Some(alpha_f)) if cfg.conditions => {
+            let f_main = conditions::main_term_f(x, alpha_f, z, &arch)?;
+            let main = |c: &RunConfig| conditions::main_term_g_defined(c);
+            let zs = match cfgs.iter().any(|c| main(c)) {
+                true => Some(data.signal_products(alpha_f, &arch)?),
+                false => None,
+            };
+            let zx = match cfgs.iter().any(|c| main(c) && c.scenario == Scenario::B) {
+                true => Some(conditions::mislabel_products(z, x, &arch)),
+                false => None,
+            };
+            Some(FirstConditions {
+                f_main,
+                f_hat: f_hat.clone(),
+                zd: Arc::clone(zd),
+                zs,
+                zx,
+            })
+        }
+        _ => None,
+    };
     Ok(FirstStage {
         train,
         test,
@@ -429,9 +669,8 @@ pub fn first_stage(cfg: &RunConfig) -> Result<FirstStage> {
         grad_x,
         f_train,
         f_test,
-        direction,
-        f_main,
-        f_hat,
+        direction: Arc::clone(&data.direction),
+        conditions,
     })
 }
 
@@ -492,7 +731,7 @@ fn second_stage(cfg: &RunConfig, first: &FirstStage) -> Result<SecondStage> {
         perturbation_test: accuracy(&g_test, &test.y),
         agreement: agreement(&first.f_test, &g_test),
         mean_target: targets.iter().sum::<f64>() / targets.len().max(1) as f64,
-        mean_abs_cos: mean_abs_cos(eta.as_ref(), first.direction.as_ref()),
+        mean_abs_cos: mean_abs_cos(eta.as_ref(), Mat::as_ref(&first.direction)),
         eps_threshold_pred: super::threshold::for_run(
             cfg,
             first.grad_x.as_ref(),
@@ -503,36 +742,78 @@ fn second_stage(cfg: &RunConfig, first: &FirstStage) -> Result<SecondStage> {
     };
 
     let eps = attack.eps;
-    let grad_norms = row_norms(first.grad_x.as_ref());
-    let g_inputs = GMainInputs {
-        x,
-        r: r.as_ref(),
-        targets: &targets,
-        alpha_f: &first.alpha_f,
-        alpha_g: &alpha_g,
-        grad_norms: &grad_norms,
-        eps,
-        scenario: cfg.scenario,
+    let (terms, summary) = match &first.conditions {
+        Some(fc) if cfg.conditions => {
+            let alpha_f = first.alpha_f.as_deref();
+            let (Some(alpha_f), Some(alpha_g)) = (alpha_f, alpha_g.as_deref()) else {
+                return Err(Error::numerical(
+                    "conditions",
+                    "a flow's coefficients are missing",
+                ));
+            };
+            // Φ_γ(r_n, z): shared by g_main and ĝ.
+            let phi_r = infinite_test_train(z, r.as_ref(), &arch, KernelWhat::Phi)?;
+            let grad_norms = row_norms(first.grad_x.as_ref());
+            let g_inputs = GMainInputs {
+                x,
+                r: r.as_ref(),
+                targets: &targets,
+                alpha_f,
+                alpha_g,
+                grad_norms: &grad_norms,
+                eps,
+                scenario: cfg.scenario,
+            };
+            let g_main = if conditions::main_term_g_defined(cfg) {
+                let zs = match &fc.zs {
+                    Some(zs) => Arc::clone(zs),
+                    None => Arc::new(conditions::signal_products(x, alpha_f, z, &arch)?),
+                };
+                let zx_own;
+                let zx = match (cfg.scenario, &fc.zx) {
+                    (Scenario::A, _) => None,
+                    (Scenario::B, Some(zx)) => Some(zx.as_ref()),
+                    (Scenario::B, None) => {
+                        zx_own = conditions::mislabel_products(z, x, &arch);
+                        Some(zx_own.as_ref())
+                    }
+                };
+                Some(conditions::main_term_g_from(
+                    &g_inputs,
+                    phi_r.as_ref(),
+                    Mat::as_ref(&zs),
+                    zx,
+                    &arch,
+                )?)
+            } else {
+                None
+            };
+            let terms = ConditionTerms {
+                f_main: fc.f_main.clone(),
+                g_main,
+                f_hat: fc.f_hat.clone(),
+                g_hat: conditions::surrogate_g_from_products(phi_r.as_ref(), Mat::as_ref(&fc.zd))?,
+                f: first.f_test.clone(),
+                g: g_test,
+            };
+            let summary = conditions::summarize(&terms)?;
+            (terms, Some(summary))
+        }
+        None if !cfg.conditions => {
+            let terms = ConditionTerms {
+                f: first.f_test.clone(),
+                g: g_test,
+                ..ConditionTerms::default()
+            };
+            (terms, None)
+        }
+        _ => {
+            return Err(Error::invalid(
+                "conditions",
+                "the first stage was computed with another value of `conditions`",
+            ));
+        }
     };
-    let g_main = if conditions::main_term_g_defined(cfg) {
-        Some(conditions::main_term_g(&g_inputs, z, &arch)?)
-    } else {
-        None
-    };
-    let terms = ConditionTerms {
-        f_main: first.f_main.clone(),
-        g_main,
-        f_hat: first.f_hat.clone(),
-        g_hat: conditions::surrogate_g_from_direction(
-            first.direction.as_ref(),
-            r.as_ref(),
-            z,
-            &arch,
-        )?,
-        f: first.f_test.clone(),
-        g: g_test,
-    };
-    let summary = conditions::summarize(&terms)?;
     Ok(SecondStage {
         targets,
         eta,
@@ -543,7 +824,8 @@ fn second_stage(cfg: &RunConfig, first: &FirstStage) -> Result<SecondStage> {
         terms,
         result: RunResult {
             metrics,
-            conditions: summary,
+            conditions_evaluated: summary.is_some(),
+            conditions: summary.unwrap_or_else(ConditionSummary::undefined),
         },
     })
 }

@@ -9,7 +9,7 @@
 //! absent). A cell's `run_id` is `key=value` for every swept key and the seed, joined by `;`.
 //!
 //! **results.csv** has the columns `cell, run_id, seed, <every swept key but seed>, metric, value`,
-//! one row per metric of [`METRICS`]. Each finished cell's rows are appended and flushed together,
+//! one row per metric of [`METRICS`](super::pipeline::METRICS). Each finished cell's rows are appended and flushed together,
 //! so an interrupted sweep leaves complete cells plus at most one partial trailing block. On start
 //! the file is read back: a cell is complete when all its metric rows are present; partial rows are
 //! dropped by rewriting the file atomically, and complete cells are skipped. When the run ends the
@@ -22,7 +22,11 @@
 //! group and each cell continues from them, with the results of running it on its own. Cells
 //! whose configurations differ only in keys their run does not read
 //! ([`unread_keys`](super::pipeline::unread_keys): the width of the theory, …) are computed once
-//! and their rows written for each of them.
+//! and their rows written for each of them. First stages on the same data and kernel architecture
+//! ([`data_stage_key`]) share one
+//! [`DataStage`](super::pipeline::DataStage): the data files are read once per process, and what
+//! depends on the data alone (the N×N matrix Φ_γ(X, X) behind the cosine metric's direction, the
+//! surrogate f̂ and the test-set products of ĝ) is computed once for all of them.
 //!
 //! **Memory.** With [`SweepOptions::record_out_of_memory`], a cell refused for lack of memory
 //! ([`Error::OutOfMemory`]) does not stop the sweep: its rows are written with empty values and
@@ -38,7 +42,10 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::config::{KEYS, RunConfig, unknown_key};
-use super::pipeline::{METRICS, RunResult, first_stage, first_stage_key, run, run_from, run_key};
+use super::pipeline::{
+    RunResult, data_stage, data_stage_key, first_stage_from, first_stage_key, metric_names, run,
+    run_from, run_key,
+};
 use crate::error::{Error, Result};
 use crate::io::{push_f64, write_atomic};
 
@@ -90,7 +97,7 @@ pub struct TidyRow {
     pub seed: u64,
     /// Values of the swept keys (without seed), in [`Sweep::swept_keys`] order.
     pub swept: Vec<String>,
-    /// Metric name (one of [`METRICS`]).
+    /// Metric name (one of [`METRICS`](super::pipeline::METRICS)).
     pub metric: &'static str,
     /// Its value (NaN when undefined).
     pub value: f64,
@@ -522,9 +529,9 @@ impl Sweep {
 
     /// The rows of a cell that was not evaluated: every metric with an empty value.
     fn rows_not_evaluated(&self, cell: &Cell) -> Vec<TidyRow> {
-        METRICS
-            .iter()
-            .map(|&metric| TidyRow {
+        metric_names(&cell.config)
+            .into_iter()
+            .map(|metric| TidyRow {
                 cell: cell.index,
                 run_id: cell.run_id.clone(),
                 seed: cell.seed,
@@ -592,20 +599,40 @@ impl Sweep {
                 Err(e) => Err(in_cell(e, same[0])),
             }
         };
-        groups.par_iter().try_for_each(|group| -> Result<()> {
-            if let [same] = group.as_slice() {
-                return emit(same, run(&same[0].config));
-            }
-            let lead = group[0][0];
-            match first_stage(&lead.config) {
-                Ok(first) => group
-                    .par_iter()
-                    .try_for_each(|same| emit(same, run_from(&same[0].config, &first))),
+        // Groups on the same data share its data stage; buckets of groups run in parallel, and so
+        // do the groups of a bucket and the runs of a group.
+        let buckets = group_by_data_stage(groups)?;
+        // Read data files once before the buckets start, rather than in each at the same time.
+        if buckets.len() > 1
+            && let Some(lead) = buckets
+                .iter()
+                .map(|b| b[0][0][0])
+                .find(|c| c.config.dataset == super::config::DatasetKind::File)
+        {
+            // An error is reported by the bucket that reads the files again.
+            let _ = super::pipeline::load_data(&lead.config);
+        }
+        buckets.par_iter().try_for_each(|bucket| -> Result<()> {
+            let lead = bucket[0][0][0];
+            let data = match data_stage(&lead.config) {
+                Ok(data) => data,
                 Err(e) => {
-                    let all: Vec<&Cell> = group.iter().flatten().copied().collect();
-                    emit(&all, Err(e))
+                    let all: Vec<&Cell> = bucket.iter().flatten().flatten().copied().collect();
+                    return emit(&all, Err(e));
                 }
-            }
+            };
+            bucket.par_iter().try_for_each(|group| -> Result<()> {
+                let configs: Vec<&RunConfig> = group.iter().map(|same| &same[0].config).collect();
+                match first_stage_from(&data, &configs) {
+                    Ok(first) => group
+                        .par_iter()
+                        .try_for_each(|same| emit(same, run_from(&same[0].config, &first))),
+                    Err(e) => {
+                        let all: Vec<&Cell> = group.iter().flatten().copied().collect();
+                        emit(&all, Err(e))
+                    }
+                }
+            })
         })?;
         let mut missing = missing
             .into_inner()
@@ -726,8 +753,9 @@ impl Sweep {
                 ));
             }
             // A block of empty values is a cell refused for lack of memory: tried again.
-            let complete = block.len() == METRICS.len()
-                && block.iter().zip(METRICS).all(|(r, m)| r[metric_col] == *m)
+            let metrics = metric_names(&expected.config);
+            let complete = block.len() == metrics.len()
+                && block.iter().zip(&metrics).all(|(r, m)| r[metric_col] == *m)
                 && block.iter().any(|r| !r[metric_col + 1].is_empty())
                 && !done.contains_key(&index);
             if complete {
@@ -810,6 +838,27 @@ fn appended_error(path: &Path, source: std::io::Error) -> Error {
         source,
         note: "the rows of the complete cells are kept: free some space, then run again with `resume`",
     }
+}
+
+/// Cells that share a run, runs that share a first stage, first stages that share a data stage.
+type Buckets<'a> = Vec<Vec<Vec<Vec<&'a Cell>>>>;
+
+/// Splits groups (of [`group_by_first_stage`]) into buckets with equal [`data_stage_key`]s, in
+/// the order of their first group.
+fn group_by_data_stage(groups: Vec<Vec<Vec<&Cell>>>) -> Result<Buckets<'_>> {
+    let mut position: std::collections::HashMap<String, usize> = Default::default();
+    let mut buckets: Buckets<'_> = Vec::new();
+    for group in groups {
+        let next = buckets.len();
+        let b = *position
+            .entry(data_stage_key(&group[0][0].config)?)
+            .or_insert(next);
+        if b == next {
+            buckets.push(Vec::new());
+        }
+        buckets[b].push(group);
+    }
+    Ok(buckets)
 }
 
 /// Splits `cells` into groups with equal [`first_stage_key`]s, and each group into runs with
