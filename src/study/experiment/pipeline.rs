@@ -250,7 +250,7 @@ fn flow_coefficients(
     }
     let f0 = f0()?;
     let k = infinite_train_train(x, &cfg.architecture(), KernelWhat::Ntk)?;
-    let flow = LinearizedFlow::new(k.as_ref(), y, &f0, cfg.loss, OdeOptions::default())?;
+    let flow = LinearizedFlow::from_gram(k, y, &f0, cfg.loss, OdeOptions::default())?;
     flow.coefficients(&[t])?
         .into_iter()
         .next()

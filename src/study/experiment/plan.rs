@@ -142,6 +142,10 @@ impl Work {
     /// The coefficients of the infinite-width linearised flow (`flow_coefficients` of the
     /// pipeline): the train Gram, plus an eigendecomposition for mse.
     fn flow(&mut self, n: usize, d: usize, loss: Loss) {
+        // The identity loss needs no kernel: α(t) = (t/N)·Y (§13.2).
+        if loss == Loss::Identity {
+            return;
+        }
         self.gram(n, d);
         if loss == Loss::Mse {
             self.evd_cubes += (n as f64).powi(3);
@@ -512,7 +516,10 @@ fn mean_of(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 /// points), SVG and PNG, drawn into a temporary directory that is removed again.
 fn time_figure() -> Result<f64> {
     use crate::plot::{LineChart, LineStyle, Series, Spread, line_chart};
-    let dir = std::env::temp_dir().join(format!("ntk-perturb-plan-{}", std::process::id()));
+    // One directory per call: plans made at once in one process must not share it.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("ntk-perturb-plan-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let series: Vec<Series> = (0..6)
         .map(|k| Series {
