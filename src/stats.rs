@@ -166,6 +166,11 @@ pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
     if x.len() != y.len() || x.len() < 2 {
         return f64::NAN;
     }
+    // A constant sample has no correlation; its rounded mean would leave deviations of 1e-18.
+    let constant = |v: &[f64]| v.iter().all(|&a| a == v[0]);
+    if constant(x) || constant(y) {
+        return f64::NAN;
+    }
     let n = x.len() as f64;
     let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
     let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
@@ -234,5 +239,10 @@ mod tests {
         let tied = spearman(&[7.0, 7.0, 9.0], &[1.0, 2.0, 3.0]);
         assert!((tied - 1.5 / 3.0_f64.sqrt()).abs() < 1e-15);
         assert!(pearson(&[1.0, 1.0], &[1.0, 2.0]).is_nan());
+        // Five equal thresholds whose mean rounds off 0.028 (as on the MNIST ε grid): undefined.
+        let equal = [0.028; 5];
+        assert_ne!(equal.iter().sum::<f64>() / 5.0, 0.028);
+        assert!(pearson(&[0.003, 0.004, 0.005, 0.006, 0.007], &equal).is_nan());
+        assert!(spearman(&[0.003, 0.004, 0.005, 0.006, 0.007], &equal).is_nan());
     }
 }
