@@ -63,7 +63,12 @@ pub fn reset_peak_rss() {
 
 /// Peak resident set size (VmHWM) in bytes, 0 if unknown.
 pub fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    vm_hwm(std::path::Path::new("/proc/self/status"))
+}
+
+/// `VmHWM` of a `/proc/<pid>/status` file in bytes, 0 if unreadable.
+fn vm_hwm(status: &std::path::Path) -> u64 {
+    std::fs::read_to_string(status)
         .ok()
         .and_then(|s| {
             s.lines()

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use faer::Mat;
 
-use super::BenchRow;
+use super::{BenchRow, vm_hwm};
 use crate::data::{gauss, write_csv};
 use crate::io::write_npy;
 use crate::{Error, Result};
@@ -69,19 +69,6 @@ fn run_timed(mut cmd: Command, what: &str) -> Result<(f64, u64)> {
         });
     }
     Ok((seconds, peak))
-}
-
-/// `VmHWM` of a `/proc/<pid>/status` file in bytes, 0 if unreadable.
-fn vm_hwm(status: &Path) -> u64 {
-    std::fs::read_to_string(status)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
 
 /// NumPy's in-memory NTK Gram of `x` (median of `reps` timings) and its largest absolute

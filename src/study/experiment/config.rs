@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::Center;
+use crate::data::{Center, Preprocess};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, Init, Loss, NetworkConfig, Readout};
 use crate::network::TrainOptions;
@@ -266,6 +266,17 @@ impl RunConfig {
             Ok(toml::Value::Table(t)) => Ok(t),
             Ok(_) => Err(Error::invalid("config", "not a table")),
             Err(e) => Err(Error::invalid("config", e.to_string())),
+        }
+    }
+
+    /// The preprocessing of data read from files: scale, centring and the row subsets.
+    pub fn preprocess(&self) -> Preprocess {
+        Preprocess {
+            scale: self.scale,
+            center: self.center,
+            subset: self.subset,
+            test_subset: self.test_subset,
+            seed: self.subset_seed,
         }
     }
 

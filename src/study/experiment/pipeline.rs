@@ -11,7 +11,7 @@ use faer::{Mat, MatRef};
 
 use super::conditions::{self, ConditionSummary, ConditionTerms, GMainInputs};
 use super::config::{DatasetKind, Model, RunConfig, Scenario};
-use crate::data::{self, Dataset, Preprocess};
+use crate::data::{self, Dataset};
 use crate::dynamics::{IdentitySolver, LinearizedFlow, OdeOptions};
 use crate::error::{Error, Result};
 use crate::kernel::{
@@ -374,13 +374,7 @@ fn file_data(cfg: &RunConfig) -> Result<Arc<(Dataset, Dataset)>> {
             _ => *cached = None,
         }
     }
-    let pre = Preprocess {
-        scale: cfg.scale,
-        center: cfg.center,
-        subset: cfg.subset,
-        test_subset: cfg.test_subset,
-        seed: cfg.subset_seed,
-    };
+    let pre = cfg.preprocess();
     let (train, test) = data::load(train, Some(test), &pre)?;
     let test = test.ok_or_else(|| Error::invalid("test", "could not be read"))?;
     let both = Arc::new((train, test));

@@ -42,7 +42,7 @@ use super::pipeline::{first_stage_key, run_key};
 use super::presets::Preset;
 use super::reproduce::{ReproduceOptions, panel_spec};
 use super::sweep::{Shard, Sweep};
-use crate::data::{self, Preprocess};
+use crate::data;
 use crate::error::{Error, Result};
 use crate::kernel::{KernelWhat, infinite_test_train, matrix_bytes};
 use crate::model::{Architecture, Init, Loss, NetworkConfig, Readout};
@@ -1034,13 +1034,7 @@ fn calibrate_with_files(
         let mut loads = BTreeMap::new();
         for cfg in sources {
             let Some(key) = data_key(cfg) else { continue };
-            let pre = Preprocess {
-                scale: cfg.scale,
-                center: cfg.center,
-                subset: cfg.subset,
-                test_subset: cfg.test_subset,
-                seed: cfg.subset_seed,
-            };
+            let pre = cfg.preprocess();
             let t = Instant::now();
             let (train, test) = data::load(&key.train, Some(&key.test), &pre)?;
             let seconds = t.elapsed().as_secs_f64();
