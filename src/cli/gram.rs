@@ -18,7 +18,7 @@ use ntk_perturb::model::Params;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum MatrixFormat {
-    /// NumPy .npy, float64, C order.
+    /// NumPy .npy, float64, Fortran (column-major) order as computed.
     Npy,
     /// CSV with a header c0..c{N-1}, one row per matrix row.
     Csv,

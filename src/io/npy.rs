@@ -13,38 +13,42 @@ const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// Alignment of the data start required by the format.
 const ALIGN: usize = 64;
 
-/// Rows converted per write in [`write_npy`]: a block of rows is gathered from the column-major
-/// matrix column by column (contiguous reads) and written in one call.
-const WRITE_BLOCK_ROWS: usize = 64;
+/// Bytes converted per write in [`write_npy`].
+const WRITE_CHUNK: usize = 1 << 20;
 
-/// Writes `m` as a 2-D little-endian `f64` array in C (row-major) order, atomically.
+/// Writes `m` as a 2-D little-endian `f64` array in Fortran (column-major) order, atomically.
 ///
-/// The header is padded with spaces and a final `\n` so the data start is 64-byte aligned.
+/// Column-major is the order faer keeps the matrix in, so the columns are written as they lie in
+/// memory, without a transposition (NumPy's `np.load` returns the same array, F-contiguous; for
+/// the symmetric Gram matrices the bytes are those of C order as well). The header is padded
+/// with spaces and a final `\n` so the data start is 64-byte aligned.
 pub fn write_npy(path: &Path, m: MatRef<'_, f64>) -> Result<()> {
     let (rows, cols) = (m.nrows(), m.ncols());
     let header = npy_header(rows, cols);
     write_atomic(path, |w| {
         w.write_all(&header).map_err(|e| Error::io(path, e))?;
-        let mut block = vec![0u8; WRITE_BLOCK_ROWS.min(rows) * cols * 8];
-        for i0 in (0..rows).step_by(WRITE_BLOCK_ROWS) {
-            let b = WRITE_BLOCK_ROWS.min(rows - i0);
-            for j in 0..cols {
-                let col = m.col(j);
-                for r in 0..b {
-                    let at = (r * cols + j) * 8;
-                    block[at..at + 8].copy_from_slice(&col[i0 + r].to_le_bytes());
+        let mut chunk = Vec::with_capacity(WRITE_CHUNK.min(rows * cols * 8));
+        let flush = |chunk: &mut Vec<u8>, w: &mut dyn std::io::Write| {
+            let r = w.write_all(chunk).map_err(|e| Error::io(path, e));
+            chunk.clear();
+            r
+        };
+        for j in 0..cols {
+            let col = m.col(j);
+            for i in 0..rows {
+                if chunk.len() + 8 > WRITE_CHUNK {
+                    flush(&mut chunk, w)?;
                 }
+                chunk.extend_from_slice(&col[i].to_le_bytes());
             }
-            w.write_all(&block[..b * cols * 8])
-                .map_err(|e| Error::io(path, e))?;
         }
-        Ok(())
+        flush(&mut chunk, w)
     })
 }
 
 /// The complete version-1.0 header (magic, version, length, padded dict) for a `rows × cols` array.
 fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
-    let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let dict = format!("{{'descr': '<f8', 'fortran_order': True, 'shape': ({rows}, {cols}), }}");
     let prefix = MAGIC.len() + 2 + 2;
     let unpadded = prefix + dict.len() + 1;
     let total = unpadded.div_ceil(ALIGN) * ALIGN;
