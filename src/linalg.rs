@@ -116,20 +116,41 @@ pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
 /// triangle is zero. Half the flops of a full product. The tiles are those of [`matmul`] on or below
 /// the diagonal; a diagonal tile computes only its own lower triangle.
 pub fn lower_product(a: MatRef<'_, f64>, b: MatRef<'_, f64>, alpha: f64) -> Mat<f64> {
+    let n = a.nrows();
+    let mut out = Mat::<f64>::zeros(n, n);
+    lower_tiles(out.as_mut(), Accum::Replace, a, b, alpha);
+    out
+}
+
+/// `dst += alpha · A Bᵀ` on the lower triangle (diagonal included) of the square `dst`, whose
+/// strict upper triangle is neither read nor written: a symmetric rank-k update when B's columns
+/// pair up with A's (BLAS `dsyr2k` for A = [V Y], B = [Y V]). Tiles as in [`lower_product`].
+pub fn lower_update(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, b: MatRef<'_, f64>, alpha: f64) {
+    lower_tiles(dst, Accum::Add, a, b, alpha);
+}
+
+/// The tiles on and below the diagonal of `alpha · A Bᵀ`, written into or added to `out`.
+fn lower_tiles(
+    out: MatMut<'_, f64>,
+    accum: Accum,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    alpha: f64,
+) {
     let (n, k) = (a.nrows(), a.ncols());
     assert!(
-        b.nrows() == n && b.ncols() == k,
-        "lower_product: A is {n}×{k} but B is {}×{}",
+        b.nrows() == n && b.ncols() == k && out.nrows() == n && out.ncols() == n,
+        "lower_product: A is {n}×{k}, B is {}×{}, the result {}×{}",
         b.nrows(),
-        b.ncols()
+        b.ncols(),
+        out.nrows(),
+        out.ncols()
     );
-    let mut out = Mat::<f64>::zeros(n, n);
     if n == 0 {
-        return out;
+        return;
     }
     let parallel = (n * n / 2).saturating_mul(k) >= PAR_WORK;
-    out.as_mut()
-        .par_col_chunks_mut(TILE)
+    out.par_col_chunks_mut(TILE)
         .enumerate()
         .with_min_len(min_len(parallel))
         .for_each(|(bj, cols)| {
@@ -146,7 +167,7 @@ pub fn lower_product(a: MatRef<'_, f64>, b: MatRef<'_, f64>, alpha: f64) -> Mat<
                         triangular::matmul(
                             tile,
                             BlockStructure::TriangularLower,
-                            Accum::Replace,
+                            accum,
                             lhs,
                             BlockStructure::Rectangular,
                             rhs,
@@ -155,18 +176,10 @@ pub fn lower_product(a: MatRef<'_, f64>, b: MatRef<'_, f64>, alpha: f64) -> Mat<
                             Par::Seq,
                         );
                     } else {
-                        faer::linalg::matmul::matmul(
-                            tile,
-                            Accum::Replace,
-                            lhs,
-                            rhs,
-                            alpha,
-                            Par::Seq,
-                        );
+                        faer::linalg::matmul::matmul(tile, accum, lhs, rhs, alpha, Par::Seq);
                     }
                 });
         });
-    out
 }
 
 /// `alpha · A Bᵀ` for A (M×k) and B (N×k): the M×N matrix of scaled inner products of their rows.

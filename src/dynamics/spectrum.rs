@@ -3,9 +3,9 @@
 //!
 //! # Method
 //!
-//! [`Spectrum::from_gram`] runs `evd::SymmetricEvd` (src/dynamics/evd.rs) in the Gram matrix's own
-//! storage: a blocked (LAPACK `dsytrd`-style) tridiagonalisation with a hand-written symmetric
-//! matrix-vector product, faer's tridiagonal divide-and-conquer on the two halves, and the last
+//! [`Spectrum::from_gram`] runs `evd::SymmetricEvd` (src/dynamics/evd/) in the Gram matrix's own
+//! storage: a two-stage tridiagonalisation (dense to band by matrix-matrix products, band to
+//! tridiagonal by bulge chasing), faer's tridiagonal divide-and-conquer on the two halves, and the last
 //! merge (a rank-one update solved through its secular equation). The decomposition is kept as a
 //! value that applies V and Vᵀ to blocks ([`Spectrum::apply_v`], [`Spectrum::apply_vt`]); the
 //! N×N matrix V is formed only when asked for ([`Spectrum::eigenvectors`]). The mse flow needs

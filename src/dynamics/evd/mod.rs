@@ -1,46 +1,40 @@
-//! Symmetric eigendecomposition A = V Λ Vᵀ from faer's building blocks, with a blocked
-//! tridiagonalisation in place of faer's unblocked one.
+//! Symmetric eigendecomposition A = V Λ Vᵀ from faer's building blocks, with a two-stage
+//! tridiagonalisation in place of faer's one-stage one (docs/theory.md §8.3).
 //!
-//! faer's `self_adjoint_evd` reduces A to tridiagonal form one column at a time: every step applies
-//! the previous step's rank-2 update to the whole trailing lower triangle and multiplies it by the
-//! next Householder vector in the same pass, so the trailing matrix is read and written once per
-//! column. Beyond the last-level cache that is memory-bound: on the 2-core development machine, at
-//! N = 4000 (NTK Gram, 2 threads), its phases took 5.2–5.6 s (tridiagonalisation), 1.2 s
-//! (tridiagonal divide-and-conquer) and 1.4 s (back-transformation). [`tridiagonalize`] is LAPACK's
-//! `dsytrd`/`dlatrd` scheme instead: within a panel of [`PANEL`] columns the trailing matrix is
-//! only read (one symmetric matrix-vector product per column, [`symv`], which touches each stored
-//! entry once), and the panel's rank-2k update is applied afterwards as one triangular matrix
-//! product. That phase took 3.0–3.3 s (LAPACK's `dsytrd` through SciPy: 2.3–2.8 s), three quarters
-//! of it in [`symv`], which streams the matrix at about 22 GB/s once it no longer fits in cache.
-//! The Householder vectors are stored and blocked exactly as faer's own tridiagonalisation stores
-//! them, so faer's block Householder products apply them. [`SymmetricEvd`] then solves the two
-//! halves of the tridiagonal matrix with faer's divide-and-conquer and does the last merge itself,
-//! keeping V = Q·diag(Z₁, Z₂)·(merge) as factors that are applied to blocks instead of multiplied
-//! out: the 2N³ back-transformation and the N³ product of the last merge are left out, and the
-//! memory besides A's own storage is 8N² bytes instead of 3·8N² (eigenvectors and faer's two N×N
-//! scratch matrices).
+//! faer's `self_adjoint_evd`, like LAPACK's `dsytrd`, reduces A to tridiagonal form one column at a
+//! time, and every column needs a matrix-vector product with the whole trailing matrix: half of the
+//! 4N³/3 flops stream the matrix from memory, and beyond the last-level cache that phase is bound
+//! by memory bandwidth (at N = 4000 on the 2-core development machine it took three quarters of the
+//! reduction, at about 22 GB/s). The reduction here has two stages: [`band`] takes A to a band
+//! matrix with [`BAND`] sub-diagonals by panel QR factorisations and symmetric rank-2b updates,
+//! matrix-matrix products only (LAPACK `dsytrd_sy2sb`); [`chase`] takes the band to tridiagonal
+//! form by bulge chasing on a compact copy of the band that stays in cache (LAPACK
+//! `dsytrd_sb2st`). [`SymmetricEvd`] then solves the two halves of the tridiagonal matrix with
+//! faer's divide-and-conquer and does the last merge itself, keeping
+//! V = Q₁·Q₂·diag(Z₁, Z₂)·(merge) as factors that are applied to blocks instead of multiplied out:
+//! the back-transformation and the product of the last merge are left out, and the memory besides
+//! A's own storage (which keeps both stages' reflectors) is 8N² bytes.
 //!
 //! Every split of the work between threads is a fixed function of the size, so the bits depend on
 //! `par` (always [`super::spectrum::EVD_THREADS`] threads here) and on nothing else.
+
+mod band;
+mod chase;
 
 use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::evd::{EvdError, tridiagonal_self_adjoint_evd};
 use faer::linalg::householder;
 use faer::linalg::matmul::matmul;
-use faer::linalg::matmul::triangular::{self, BlockStructure};
-use faer::linalg::qr::no_pivoting::factor::recommended_block_size;
 use faer::linalg::temp_mat_scratch;
 use faer::prelude::*;
-use faer::{Accum, Col, Conj, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
 
 use crate::error::{Error, Result};
 
-/// Columns per panel of the tridiagonalisation (LAPACK's default for `dsytrd`).
-const PANEL: usize = 32;
-
-/// Below this many trailing rows the symmetric matrix-vector product runs on one thread.
-const SYMV_PAR_MIN: usize = 256;
+/// Sub-diagonals of the band matrix between the two stages of the tridiagonalisation: the panel
+/// width of the first stage's matrix products and the reflector length of the bulge chasing.
+const BAND: usize = 32;
 
 /// Columns of the secular eigenvector matrix built at a time when it is applied to a block.
 const SECULAR_BLOCK: usize = 256;
@@ -54,8 +48,8 @@ const SECULAR_MAX_ITER: usize = 200;
 ///
 /// V = Q · diag(Z₁, Z₂) · P · Rᵀ · W̃, factor by factor:
 ///
-/// * Q: the Householder reflectors of the tridiagonalisation T = Qᵀ A Q, kept in A's own storage
-///   (faer's layout, see [`tridiagonalize`]);
+/// * Q = Q₁ Q₂: the Householder reflectors of the two-stage tridiagonalisation T = Qᵀ A Q, dense
+///   to band ([`band`]) and band to tridiagonal ([`chase`]), both kept in A's own storage;
 /// * Z₁, Z₂: the eigenvectors of the two halves of T torn apart at row N/2 (T = diag(T₁, T₂) +
 ///   |β| v vᵀ, β = T[N/2, N/2 − 1], v = e_{N/2−1} + sign(β) e_{N/2}, with |β| subtracted from the
 ///   two diagonal entries it touches), each from faer's tridiagonal divide-and-conquer;
@@ -75,9 +69,11 @@ const SECULAR_MAX_ITER: usize = 200;
 /// faer's divide-and-conquer scratch for N/2 (two (N/2)² matrices): 8N² bytes in all.
 #[derive(Debug, Clone)]
 pub struct SymmetricEvd {
-    /// The tridiagonalised matrix: T's diagonals and the Householder vectors (faer's layout).
+    /// A's storage after the reduction: the first stage's Householder vectors below the band
+    /// (faer's layout, see [`band`]), the second stage's in the strict upper triangle (see
+    /// [`chase`]).
     reflectors: Mat<f64>,
-    /// Block triangular factors of the reflectors.
+    /// Block triangular factors of the first stage's reflectors (one block per panel).
     factors: Mat<f64>,
     /// Eigenvalues, ascending.
     eigenvalues: Vec<f64>,
@@ -115,13 +111,9 @@ impl SymmetricEvd {
                 a.ncols()
             )));
         }
-        let bs = recommended_block_size::<f64>(n, n).max(1);
-        let mut h = Mat::<f64>::zeros(bs, n.saturating_sub(1));
-        if n > 1 {
-            tridiagonalize(a.as_mut(), h.as_mut(), par)?;
-        }
-        let diag: Vec<f64> = (0..n).map(|i| a[(i, i)]).collect();
-        let sub: Vec<f64> = (0..n.saturating_sub(1)).map(|i| a[(i + 1, i)]).collect();
+        let mut h = Mat::<f64>::zeros(BAND, n.saturating_sub(BAND));
+        band::reduce_to_band(a.as_mut(), h.as_mut(), BAND, par);
+        let (diag, sub) = chase::band_to_tridiagonal(a.as_mut(), BAND);
         let n1 = n / 2;
         // Tear T at row n1: β couples the halves and leaves |β| on each touching diagonal.
         let beta = if n1 > 0 { sub[n1 - 1] } else { 0.0 };
@@ -406,41 +398,48 @@ impl SymmetricEvd {
         v
     }
 
-    /// B ← Q B (or Qᵀ B), Q the reflectors of the tridiagonalisation (they act on rows 1..N).
-    fn apply_q(&self, b: MatMut<'_, f64>, transpose: bool, par: Par) {
+    /// B ← Q B (or Qᵀ B) for Q = Q₁ Q₂, the reflectors of the two stages of the
+    /// tridiagonalisation (Q₁ acts on rows b.., Q₂ on rows 1..).
+    fn apply_q(&self, mut b: MatMut<'_, f64>, transpose: bool, par: Par) {
         let n = self.dim();
-        if n < 2 {
-            return;
+        if !transpose {
+            chase::apply_q2(self.reflectors.as_ref(), BAND, b.rb_mut(), false, par);
         }
-        let basis = self.reflectors.as_ref().submatrix(1, 0, n - 1, n - 1);
-        let h = self.factors.as_ref();
-        let mut mem = MemBuffer::new(
-            householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
-                n - 1,
-                h.nrows(),
-                b.ncols(),
-            ),
-        );
-        let stack = MemStack::new(&mut mem);
-        let rows = b.subrows_mut(1, n - 1);
+        if n > BAND {
+            let m = n - BAND;
+            let basis = self.reflectors.as_ref().submatrix(BAND, 0, m, m);
+            let h = self.factors.as_ref();
+            let mut mem = MemBuffer::new(
+                householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
+                    m,
+                    h.nrows(),
+                    b.ncols(),
+                ),
+            );
+            let stack = MemStack::new(&mut mem);
+            let rows = b.rb_mut().subrows_mut(BAND, m);
+            if transpose {
+                householder::apply_block_householder_sequence_transpose_on_the_left_in_place_with_conj(
+                    basis,
+                    h,
+                    Conj::No,
+                    rows,
+                    par,
+                    stack,
+                );
+            } else {
+                householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+                    basis,
+                    h,
+                    Conj::No,
+                    rows,
+                    par,
+                    stack,
+                );
+            }
+        }
         if transpose {
-            householder::apply_block_householder_sequence_transpose_on_the_left_in_place_with_conj(
-                basis,
-                h,
-                Conj::No,
-                rows,
-                par,
-                stack,
-            );
-        } else {
-            householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
-                basis,
-                h,
-                Conj::No,
-                rows,
-                par,
-                stack,
-            );
+            chase::apply_q2(self.reflectors.as_ref(), BAND, b, true, par);
         }
     }
 }
@@ -596,265 +595,8 @@ fn quadratic_root_in(a: f64, b: f64, c: f64, lo: f64, hi: f64, near: f64) -> f64
         .unwrap_or(f64::NAN)
 }
 
-/// Reduces the symmetric matrix whose lower triangle is `a` to tridiagonal form T = Qᴴ A Q, in
-/// faer's layout: T's diagonal and subdiagonal overwrite A's, Householder vector k (unit first
-/// entry implied) lies below the subdiagonal in column k, and `h` (b × (n − 1)) receives the
-/// block triangular factors for blocks of b = `h.nrows()` reflectors.
-///
-/// Panel step for column c (faer's reflectors are I − v vᵀ/τ; write t = 1/τ): with V, W the panel's
-/// earlier vectors, the current matrix is A − V Wᵀ − W Vᵀ. Column c is brought up to date, its
-/// reflector v is formed below the diagonal, and w = t·(A − V Wᵀ − W Vᵀ)v − (t²/2)(vᵀAv)v joins W,
-/// so that H A H = A − v wᵀ − w vᵀ. After the panel the trailing lower triangle takes
-/// A −= [V W][W V]ᵀ.
-pub fn tridiagonalize(mut a: MatMut<'_, f64>, mut h: MatMut<'_, f64>, par: Par) -> Result<()> {
-    let n = a.nrows();
-    if a.ncols() != n || n == 0 || h.ncols() != n - 1 {
-        return Err(Error::Mismatch(format!(
-            "tridiagonalisation of a {}×{} matrix with {} Householder factors",
-            n,
-            a.ncols(),
-            h.ncols()
-        )));
-    }
-    // The panel's reflectors V and the matching W, rows c + 1.. of column j for step j.
-    let mut vs = Mat::<f64>::zeros(n, PANEL);
-    let mut ws = Mat::<f64>::zeros(n, PANEL);
-    let mut tmp = Col::<f64>::zeros(PANEL);
-    let mut k0 = 0;
-    while k0 + 1 < n {
-        let b = PANEL.min(n - 1 - k0);
-        for j in 0..b {
-            let c = k0 + j;
-            let (vp, mut v) = vs.as_mut().subcols_mut(0, j + 1).split_at_col_mut(j);
-            let (wp, mut w) = ws.as_mut().subcols_mut(0, j + 1).split_at_col_mut(j);
-            let (vp, wp) = (vp.rb(), wp.rb());
-            // Column c up to date: A[c.., c] −= V[c..] W[c]ᵀ + W[c..] V[c]ᵀ.
-            if j > 0 {
-                let mut col = a.rb_mut().col_mut(c).subrows_mut(c, n - c);
-                for (x, y) in [(vp, wp), (wp, vp)] {
-                    matmul(
-                        col.rb_mut().as_mat_mut(),
-                        Accum::Add,
-                        x.subrows(c, n - c),
-                        y.row(c).transpose().as_mat(),
-                        -1.0,
-                        Par::Seq,
-                    );
-                }
-            }
-            // Reflector from A[c + 1.., c]; faer's τ is ∞ (t = 0) when there is nothing to zero.
-            let m = n - c - 1;
-            let (mut head, tail) = a
-                .rb_mut()
-                .col_mut(c)
-                .subrows_mut(c + 1, m)
-                .split_at_row_mut(1);
-            let info = householder::make_householder_in_place(&mut head[0], tail);
-            h[(0, c)] = info.tau;
-            let t = info.tau.recip();
-            let mut v = v.rb_mut().col_mut(0).subrows_mut(c + 1, m);
-            v[0] = 1.0;
-            v.rb_mut()
-                .subrows_mut(1, m - 1)
-                .copy_from(a.rb().col(c).subrows(c + 2, m - 1));
-            // w = t·(A v − V (Wᵀv) − W (Vᵀv)), then w −= (t/2)(wᵀv)·v, on rows c + 1...
-            let mut w = w.rb_mut().col_mut(0).subrows_mut(c + 1, m);
-            symv(
-                a.rb().submatrix(c + 1, c + 1, m, m),
-                v.rb(),
-                w.rb_mut(),
-                par,
-            )
-            .ok_or_else(|| failed("a column of the trailing matrix is not contiguous".into()))?;
-            if j > 0 {
-                for (x, y) in [(wp, vp), (vp, wp)] {
-                    let mut tmp = tmp.as_mut().subrows_mut(0, j);
-                    matmul(
-                        tmp.rb_mut().as_mat_mut(),
-                        Accum::Replace,
-                        x.subrows(c + 1, m).transpose(),
-                        v.rb().as_mat(),
-                        1.0,
-                        Par::Seq,
-                    );
-                    matmul(
-                        w.rb_mut().as_mat_mut(),
-                        Accum::Add,
-                        y.subrows(c + 1, m),
-                        tmp.rb().as_mat(),
-                        -1.0,
-                        Par::Seq,
-                    );
-                }
-            }
-            let mut wtv = 0.0;
-            for i in 0..m {
-                w[i] *= t;
-                wtv += w[i] * v[i];
-            }
-            let alpha = -0.5 * t * wtv;
-            for i in 0..m {
-                w[i] += alpha * v[i];
-            }
-        }
-        // Trailing update A[e.., e..] −= [V W][W V]ᵀ, lower triangle only (e = end of the panel).
-        let e = k0 + b;
-        let (vt, wt) = (
-            vs.as_ref().submatrix(e, 0, n - e, b),
-            ws.as_ref().submatrix(e, 0, n - e, b),
-        );
-        let lhs = Mat::<f64>::from_fn(n - e, 2 * b, |i, j| {
-            if j < b { vt[(i, j)] } else { wt[(i, j - b)] }
-        });
-        let rhs = Mat::<f64>::from_fn(n - e, 2 * b, |i, j| {
-            if j < b { wt[(i, j)] } else { vt[(i, j - b)] }
-        });
-        triangular::matmul(
-            a.rb_mut().submatrix_mut(e, e, n - e, n - e),
-            BlockStructure::TriangularLower,
-            Accum::Add,
-            lhs.as_ref(),
-            BlockStructure::Rectangular,
-            rhs.as_ref().transpose(),
-            BlockStructure::Rectangular,
-            -1.0,
-            par,
-        );
-        k0 = e;
-    }
-    // Block triangular factors, exactly as faer's `tridiag_in_place` builds them.
-    let n = n - 1;
-    let bs = h.nrows();
-    let basis = a.rb().submatrix(1, 0, n, n);
-    let mut j = 0;
-    while j < n {
-        let b = bs.min(n - j);
-        let mut hb = h.rb_mut().submatrix_mut(0, j, b, b);
-        for k in 0..b {
-            hb[(k, k)] = hb[(0, k)];
-        }
-        householder::upgrade_householder_factor(hb, basis.submatrix(j, j, n - j, b), b, 1, par);
-        j += b;
-    }
-    Ok(())
-}
-
 fn failed(message: String) -> Error {
     Error::numerical("eigendecomposition", message)
-}
-
-/// y = A x for the symmetric A whose lower triangle is `a`, each stored entry read once. On two or
-/// more threads the columns are split in two parts of equal triangle area, at a point fixed by the
-/// size alone, and the two partial products are added. `None` when x, y or a column of `a` is not
-/// contiguous (never for columns of an owned matrix).
-pub fn symv(
-    a: MatRef<'_, f64>,
-    x: faer::ColRef<'_, f64>,
-    mut y: faer::ColMut<'_, f64>,
-    par: Par,
-) -> Option<()> {
-    let m = a.nrows();
-    let x = x.try_as_col_major()?.as_slice();
-    let y = y.rb_mut().try_as_col_major_mut()?.as_slice_mut();
-    let cols: Vec<&[f64]> = (0..m)
-        .map(|j| a.col(j).try_as_col_major().map(|c| c.as_slice()))
-        .collect::<Option<_>>()?;
-    y.fill(0.0);
-    if par.degree() < 2 || m < SYMV_PAR_MIN {
-        symv_columns(&cols, x, y, 0, m);
-        return Some(());
-    }
-    let split = (m as f64 * (1.0 - std::f64::consts::FRAC_1_SQRT_2)) as usize;
-    let mut y1 = vec![0.0; m - split];
-    let y0 = &mut *y;
-    // The trailing block A[split.., split..] as its own matrix: its columns start at row `split`.
-    let tail: Vec<&[f64]> = cols[split..].iter().map(|c| &c[split..]).collect();
-    rayon::join(
-        || symv_columns(&cols, x, y0, 0, split),
-        || symv_columns(&tail, &x[split..], &mut y1, 0, m - split),
-    );
-    for (yi, zi) in y[split..].iter_mut().zip(&y1) {
-        *yi += zi;
-    }
-    Some(())
-}
-
-/// Adds columns `j0..j1` of the symmetric product A x to `y` (column j of A's lower triangle in
-/// `cols[j]`, all of length m).
-fn symv_columns(cols: &[&[f64]], x: &[f64], y: &mut [f64], j0: usize, j1: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports the features the function was compiled for.
-            unsafe { symv_columns_avx2(cols, x, y, j0, j1) };
-            return;
-        }
-    }
-    symv_columns_impl(cols, x, y, j0, j1)
-}
-
-/// A named AVX2 + FMA function rather than [`crate::linalg::vectorized`]: passed as arguments, the
-/// slices keep their no-alias guarantees and the main loop compiles to 256-bit FMAs (8 per pass);
-/// through a closure's captures it compiled to half as many.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn symv_columns_avx2(cols: &[&[f64]], x: &[f64], y: &mut [f64], j0: usize, j1: usize) {
-    symv_columns_impl(cols, x, y, j0, j1)
-}
-
-/// Columns of the product handled per pass over y.
-const SYMV_COLUMNS: usize = 4;
-
-/// [`SYMV_COLUMNS`] columns at a time: the small diagonal block entry by entry, then the rows below
-/// it in one pass that updates y and accumulates each column's dot product in four lanes. Every
-/// a·b + c is an explicit `mul_add` (one rounding): an FMA instruction in the AVX2 build, the
-/// correctly rounded library `fma` elsewhere, so every build gives the same bits.
-#[inline(always)]
-fn symv_columns_impl(a: &[&[f64]], x: &[f64], y: &mut [f64], j0: usize, j1: usize) {
-    const Q: usize = SYMV_COLUMNS;
-    let m = x.len();
-    let col = |j: usize| a[j];
-    let mut j = j0;
-    while j < j1 {
-        // A last pass with q < Q columns repeats a column with a zero coefficient.
-        let q = Q.min(j1 - j);
-        let cols: [&[f64]; Q] = std::array::from_fn(|c| col(j + c.min(q - 1)));
-        let xc: [f64; Q] = std::array::from_fn(|c| if c < q { x[j + c] } else { 0.0 });
-        for c in 0..q {
-            y[j + c] = cols[c][j + c].mul_add(xc[c], y[j + c]);
-            for i in j + c + 1..j + q {
-                y[i] = cols[c][i].mul_add(xc[c], y[i]);
-                y[j + c] = cols[c][i].mul_add(x[i], y[j + c]);
-            }
-        }
-        let start = j + q;
-        let (xt, yt) = (&x[start..m], &mut y[start..m]);
-        let ct: [&[f64]; Q] = std::array::from_fn(|c| &cols[c][start..m]);
-        let c4: [&[[f64; 4]]; Q] = std::array::from_fn(|c| ct[c].as_chunks::<4>().0);
-        let mut dots = [[0.0f64; 4]; Q];
-        let rows4 = xt.len() / 4 * 4;
-        let (y4, x4) = (yt.as_chunks_mut::<4>().0, xt.as_chunks::<4>().0);
-        for (k, (yv, xv)) in y4.iter_mut().zip(x4).enumerate() {
-            for c in 0..Q {
-                let av = &c4[c][k];
-                for l in 0..4 {
-                    yv[l] = av[l].mul_add(xc[c], yv[l]);
-                    dots[c][l] = av[l].mul_add(xv[l], dots[c][l]);
-                }
-            }
-        }
-        for i in rows4..xt.len() {
-            for c in 0..Q {
-                yt[i] = ct[c][i].mul_add(xc[c], yt[i]);
-                dots[c][0] = ct[c][i].mul_add(xt[i], dots[c][0]);
-            }
-        }
-        for c in 0..q {
-            y[j + c] += (dots[c][0] + dots[c][1]) + (dots[c][2] + dots[c][3]);
-        }
-        j += q;
-    }
 }
 
 #[cfg(test)]
@@ -980,39 +722,140 @@ mod tests {
         }
     }
 
-    /// The AVX2 build of the product and the portable one (library `fma`) give the same bits.
+    /// Q₁ formed from the stored reflectors with faer's block Householder product, an N×N matrix.
+    fn q1_explicit(reduced: &Mat<f64>, h: &Mat<f64>) -> Mat<f64> {
+        let n = reduced.nrows();
+        let mut q = Mat::<f64>::identity(n, n);
+        if n > BAND {
+            let m = n - BAND;
+            let mut mem = MemBuffer::new(
+                householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
+                    m,
+                    h.nrows(),
+                    n,
+                ),
+            );
+            householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+                reduced.as_ref().submatrix(BAND, 0, m, m),
+                h.as_ref(),
+                Conj::No,
+                q.as_mut().subrows_mut(BAND, m),
+                Par::Seq,
+                MemStack::new(&mut mem),
+            );
+        }
+        q
+    }
+
+    /// First stage: Q₁ᵀ A Q₁, multiplied out densely with Q₁ built by faer's Householder products
+    /// from the stored reflectors, is zero outside the band and equals the band left in A's
+    /// storage; Q₁ is orthogonal. Sizes around the band width and the product tile (256).
     #[test]
-    fn symv_builds_agree_bit_for_bit() {
-        for &n in &[5, 33, 257] {
-            let (_, lower) = random_symmetric(n, 200 + n as u64);
-            let cols: Vec<&[f64]> = (0..n)
-                .map(|j| lower.col(j).try_as_col_major().unwrap().as_slice())
-                .collect();
-            let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.7).cos()).collect();
-            let (mut dispatched, mut portable) = (vec![0.0; n], vec![0.0; n]);
-            symv_columns(&cols, &x, &mut dispatched, 0, n);
-            symv_columns_impl(&cols, &x, &mut portable, 0, n);
-            for i in 0..n {
-                assert_eq!(
-                    dispatched[i].to_bits(),
-                    portable[i].to_bits(),
-                    "N={n}, row {i}"
+    fn band_stage_is_an_orthogonal_similarity_to_a_band_matrix() {
+        for (seed, &n) in [1usize, 5, 32, 33, 64, 65, 97, 300].iter().enumerate() {
+            let (a, lower) = random_symmetric(n, 700 + seed as u64);
+            for par in [Par::Seq, Par::rayon(2)] {
+                let mut w = lower.clone();
+                let mut h = Mat::<f64>::zeros(BAND, n.saturating_sub(BAND));
+                band::reduce_to_band(w.as_mut(), h.as_mut(), BAND, par);
+                let q = q1_explicit(&w, &h);
+                let b = q.transpose() * &a * &q;
+                let scale = a.norm_l2();
+                let tol = 8.0 * n as f64 * f64::EPSILON * scale;
+                for k in 0..n {
+                    for i in k..n {
+                        let expected = if i - k <= BAND { w[(i, k)] } else { 0.0 };
+                        assert!(
+                            (b[(i, k)] - expected).abs() <= tol,
+                            "N={n} {par:?}: B[{i},{k}] = {} vs {expected}",
+                            b[(i, k)]
+                        );
+                    }
+                }
+                let orth = (q.transpose() * &q - Mat::<f64>::identity(n, n)).norm_l2();
+                assert!(
+                    orth <= 8.0 * n as f64 * f64::EPSILON,
+                    "N={n}: ‖Q₁ᵀQ₁ − I‖ {orth:e}"
                 );
             }
         }
     }
 
+    /// A random symmetric band matrix with `b` sub-diagonals (lower triangle; the strict upper
+    /// triangle NaN, which the chase overwrites with its reflectors).
+    fn random_band(n: usize, b: usize, seed: u64) -> (Mat<f64>, Mat<f64>) {
+        let (g, _) = random_symmetric(n, seed);
+        let dense = Mat::from_fn(
+            n,
+            n,
+            |i, j| if i.abs_diff(j) <= b { g[(i, j)] } else { 0.0 },
+        );
+        let lower = Mat::from_fn(n, n, |i, j| if i >= j { dense[(i, j)] } else { f64::NAN });
+        (dense, lower)
+    }
+
+    /// Second stage: with Q₂ formed by applying the stored reflectors to the identity, Q₂ᵀ B Q₂ is
+    /// the tridiagonal matrix returned, and Q₂ is orthogonal (Q₂ᵀ applied to Q₂ gives I).
     #[test]
-    fn symv_matches_the_dense_product() {
-        for (seed, &n) in SIZES.iter().enumerate() {
-            let (a, lower) = random_symmetric(n, 100 + seed as u64);
-            let x = Col::<f64>::from_fn(n, |i| (i as f64 + 0.5).sin());
-            let dense = &a * &x;
-            for par in [Par::Seq, Par::rayon(2)] {
-                let mut y = Col::<f64>::from_fn(n, |_| f64::NAN);
-                symv(lower.as_ref(), x.as_ref(), y.as_mut(), par).unwrap();
-                let err = (&y - &dense).norm_l2() / (a.norm_l2() * x.norm_l2());
-                assert!(err <= 4.0 * n as f64 * f64::EPSILON, "N={n}: {err:e}");
+    fn chase_is_an_orthogonal_similarity_to_the_tridiagonal_matrix() {
+        for &(n, b) in &[(3usize, 1usize), (10, 3), (50, 4), (129, BAND), (300, BAND)] {
+            let (dense, lower) = random_band(n, b, 900 + n as u64);
+            let mut w = lower.clone();
+            let (d, e) = chase::band_to_tridiagonal(w.as_mut(), b);
+            let mut q = Mat::<f64>::identity(n, n);
+            chase::apply_q2(w.as_ref(), b, q.as_mut(), false, Par::rayon(2));
+            let t = q.transpose() * &dense * &q;
+            let tol = 8.0 * n as f64 * f64::EPSILON * dense.norm_l2();
+            for k in 0..n {
+                for i in k..n {
+                    let expected = match i - k {
+                        0 => d[k],
+                        1 => e[k],
+                        _ => 0.0,
+                    };
+                    assert!(
+                        (t[(i, k)] - expected).abs() <= tol,
+                        "N={n} b={b}: T[{i},{k}] = {} vs {expected}",
+                        t[(i, k)]
+                    );
+                }
+            }
+            let mut back = q.clone();
+            chase::apply_q2(w.as_ref(), b, back.as_mut(), true, Par::Seq);
+            let err = (back - Mat::<f64>::identity(n, n)).norm_l2();
+            assert!(
+                err <= 8.0 * n as f64 * f64::EPSILON,
+                "N={n} b={b}: ‖Q₂ᵀQ₂ − I‖ {err:e}"
+            );
+        }
+    }
+
+    /// The AVX2 build of the chase and of the reflector product and the portable ones (library
+    /// `fma`) give the same bits.
+    #[test]
+    fn chase_builds_agree_bit_for_bit() {
+        for &n in &[5usize, 70, 257] {
+            let (_, lower) = random_band(n, BAND.min(n - 1), 1100 + n as u64);
+            let (mut dispatched, mut portable) = (lower.clone(), lower.clone());
+            let t1 = chase::band_to_tridiagonal(dispatched.as_mut(), BAND.min(n - 1));
+            let t2 = chase::chase_portable(portable.as_mut(), BAND.min(n - 1));
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&t1.0), bits(&t2.0), "N={n}: diagonal");
+            assert_eq!(bits(&t1.1), bits(&t2.1), "N={n}: sub-diagonal");
+            let g = Mat::<f64>::from_fn(n, 3, |i, j| ((i * 5 + j) as f64).cos());
+            let (mut x1, mut x2) = (g.clone(), g.clone());
+            chase::apply_q2(
+                dispatched.as_ref(),
+                BAND.min(n - 1),
+                x1.as_mut(),
+                true,
+                Par::Seq,
+            );
+            chase::apply_portable(portable.as_ref(), BAND.min(n - 1), x2.as_mut(), true);
+            for j in 0..3 {
+                for i in 0..n {
+                    assert_eq!(x1[(i, j)].to_bits(), x2[(i, j)].to_bits(), "N={n}: Q₂ᵀ G");
+                }
             }
         }
     }
