@@ -43,11 +43,12 @@ fn file_layout_follows_the_npy_v1_spec() {
     assert_eq!(offset % 64, 0);
     let dict = std::str::from_utf8(&bytes[10..offset]).unwrap();
     assert!(dict.contains("'descr': '<f8'"), "{dict}");
-    assert!(dict.contains("'fortran_order': False"), "{dict}");
+    assert!(dict.contains("'fortran_order': True"), "{dict}");
     assert!(dict.contains("'shape': (3, 5)"), "{dict}");
     assert!(dict.ends_with('\n'));
-    let expected: Vec<u8> = (0..3)
-        .flat_map(|i| (0..5).map(move |j| (i, j)))
+    // Fortran order: column after column.
+    let expected: Vec<u8> = (0..5)
+        .flat_map(|j| (0..3).map(move |i| (i, j)))
         .flat_map(|(i, j)| m[(i, j)].to_le_bytes())
         .collect();
     assert_eq!(&bytes[offset..], &expected[..]);
