@@ -19,7 +19,11 @@ use faer::{MatMut, MatRef, Par};
 
 /// Columns of a block that one task applies the reflectors to (a fixed split: each column's
 /// arithmetic is its own, so the bits do not depend on the split either).
-const APPLY_COLUMNS: usize = 32;
+const APPLY_COLUMNS: usize = 8;
+
+/// Reflector length with a fixed-size fast path in [`apply_sweep`] (the band width the
+/// eigendecomposition uses; other lengths take the general loop).
+const FAST: usize = 32;
 
 /// Reduces the band matrix B with `b` sub-diagonals held in the lower band of `a` (A[i, k] for
 /// k ≤ i ≤ k + b; entries further down are not read) to tridiagonal form. Returns T's diagonal
@@ -58,7 +62,7 @@ pub(super) fn chase_portable(a: MatMut<'_, f64>, b: usize) -> (Vec<f64>, Vec<f64
 #[cfg(test)]
 pub(super) fn apply_portable(a: MatRef<'_, f64>, b: usize, x: MatMut<'_, f64>, transpose: bool) {
     if a.nrows() >= 3 {
-        apply_block(a, b, x, transpose)
+        apply_block::<false>(a, b, x, transpose)
     }
 }
 
@@ -252,7 +256,7 @@ pub(super) fn apply_q2(
                 return;
             }
         }
-        apply_block(a, b, block, transpose)
+        apply_block::<false>(a, b, block, transpose)
     };
     if par.degree() < 2 || x.ncols() <= APPLY_COLUMNS {
         run(x);
@@ -265,46 +269,63 @@ pub(super) fn apply_q2(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn apply_block_avx2(a: MatRef<'_, f64>, b: usize, x: MatMut<'_, f64>, transpose: bool) {
-    apply_block(a, b, x, transpose)
+    apply_block::<true>(a, b, x, transpose)
 }
 
 /// Every reflector, in the order of Q₂ (or Q₂ᵀ), applied to the columns of `x`.
 #[inline(always)]
-fn apply_block(a: MatRef<'_, f64>, b: usize, mut x: MatMut<'_, f64>, transpose: bool) {
+fn apply_block<const AVX: bool>(
+    a: MatRef<'_, f64>,
+    b: usize,
+    mut x: MatMut<'_, f64>,
+    transpose: bool,
+) {
+    let mut cols: Vec<&mut [f64]> = x
+        .rb_mut()
+        .col_iter_mut()
+        .map(|c| {
+            c.try_as_col_major_mut()
+                .expect("owned column")
+                .as_slice_mut()
+        })
+        .collect();
     // Plain loops: an iterator adapter's closure would be compiled without the target features.
     let sweeps = a.nrows() - 2;
     for i in 0..sweeps {
         let s = if transpose { i } else { sweeps - 1 - i };
-        apply_sweep(a, b, s, x.rb_mut());
+        apply_sweep::<AVX>(a, b, s, &mut cols);
     }
 }
 
 #[inline(always)]
 /// Applies the reflectors of sweep `s` (they act on disjoint row blocks, so their order does not
-/// matter) to every column of `x`.
-fn apply_sweep(a: MatRef<'_, f64>, b: usize, s: usize, mut x: MatMut<'_, f64>) {
+/// matter) to every column in `cols`: y ← y − τ v (vᵀ y) with v = (1, stored essentials).
+fn apply_sweep<const AVX: bool>(a: MatRef<'_, f64>, b: usize, s: usize, cols: &mut [&mut [f64]]) {
     let n = a.nrows();
     let store = a.col(n - 1 - s);
     let stored = store.try_as_col_major().expect("owned column").as_slice();
     let (mut r0, mut len) = (s + 1, b.min(n - 1 - s));
     let mut pos = 0;
-    let mut v = vec![0.0; b];
     while r0 < n {
         let tau = stored[pos];
-        if tau != 0.0 {
+        if tau != 0.0 && len == FAST {
+            // The common full-length reflector with fixed sizes, so that the loops unroll into
+            // straight vector code.
+            let mut v = [0.0f64; FAST];
             v[0] = 1.0;
-            v[1..len].copy_from_slice(&stored[pos + 1..pos + len]);
-            let v = &v[..len];
-            for c in 0..x.ncols() {
-                let col = x
-                    .rb_mut()
-                    .col_mut(c)
-                    .try_as_col_major_mut()
-                    .expect("owned column")
-                    .as_slice_mut();
-                let seg = &mut col[r0..r0 + len];
-                let f = tau * dot(seg, v);
-                for (y, &vi) in seg.iter_mut().zip(v) {
+            v[1..].copy_from_slice(&stored[pos + 1..pos + FAST]);
+            for col in cols.iter_mut() {
+                let seg: &mut [f64; FAST] =
+                    (&mut col[r0..r0 + FAST]).try_into().expect("FAST rows");
+                reflect::<AVX>(seg, &v, tau);
+            }
+        } else if tau != 0.0 {
+            let ess = &stored[pos + 1..pos + len];
+            for col in cols.iter_mut() {
+                let (head, tail) = col[r0..r0 + len].split_first_mut().expect("len ≥ 1");
+                let f = tau * (*head + dot(tail, ess));
+                *head -= f;
+                for (y, &vi) in tail.iter_mut().zip(ess) {
                     *y = (-f).mul_add(vi, *y);
                 }
             }
@@ -312,5 +333,58 @@ fn apply_sweep(a: MatRef<'_, f64>, b: usize, s: usize, mut x: MatMut<'_, f64>) {
         pos += len;
         r0 += len;
         len = b.min(n - r0.min(n));
+    }
+}
+
+/// y ← y − τ v (vᵀ y) for one full-length reflector: vᵀ y in eight lanes (lane 4(k mod 2) + l
+/// sums entry 4k + l), added pairwise, then one multiply-add per entry. `AVX` selects the AVX2 + FMA instructions, which
+/// do exactly the same roundings as the scalar `mul_add` loop.
+#[inline(always)]
+fn reflect<const AVX: bool>(y: &mut [f64; FAST], v: &[f64; FAST], tau: f64) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX {
+        // SAFETY: `AVX` is true only under `apply_block_avx2`, which runs on CPUs with AVX2 and FMA.
+        unsafe { reflect_avx2(y, v, tau) };
+        return;
+    }
+    let mut acc = [0.0f64; 8];
+    for k in 0..FAST / 4 {
+        for l in 0..4 {
+            let a = 4 * (k % 2) + l;
+            acc[a] = y[4 * k + l].mul_add(v[4 * k + l], acc[a]);
+        }
+    }
+    let s: [f64; 4] = std::array::from_fn(|l| acc[l] + acc[4 + l]);
+    let f = tau * ((s[0] + s[1]) + (s[2] + s[3]));
+    for (yi, &vi) in y.iter_mut().zip(v) {
+        *yi = (-f).mul_add(vi, *yi);
+    }
+}
+
+/// [`reflect`] with AVX2 + FMA intrinsics (the compiler's own vectorisation of the dot product
+/// mixed 128-bit halves and shuffles).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn reflect_avx2(y: &mut [f64; FAST], v: &[f64; FAST], tau: f64) {
+    use std::arch::x86_64::{
+        _mm256_add_pd, _mm256_fmadd_pd, _mm256_fnmadd_pd, _mm256_loadu_pd, _mm256_set1_pd,
+        _mm256_setzero_pd, _mm256_storeu_pd,
+    };
+    // SAFETY: every load and store reads or writes 4 entries at 4k, k < FAST/4, inside the arrays.
+    unsafe {
+        let mut acc = [_mm256_setzero_pd(); 2];
+        for k in 0..FAST / 4 {
+            let yk = _mm256_loadu_pd(y.as_ptr().add(4 * k));
+            acc[k % 2] = _mm256_fmadd_pd(yk, _mm256_loadu_pd(v.as_ptr().add(4 * k)), acc[k % 2]);
+        }
+        let mut lanes = [0.0f64; 4];
+        _mm256_storeu_pd(lanes.as_mut_ptr(), _mm256_add_pd(acc[0], acc[1]));
+        let f = _mm256_set1_pd(tau * ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])));
+        for k in 0..FAST / 4 {
+            let p = y.as_mut_ptr().add(4 * k);
+            let vk = _mm256_loadu_pd(v.as_ptr().add(4 * k));
+            _mm256_storeu_pd(p, _mm256_fnmadd_pd(f, vk, _mm256_loadu_pd(p)));
+        }
     }
 }
