@@ -52,7 +52,7 @@ pub(super) fn reduce_to_band(mut a: MatMut<'_, f64>, mut h: MatMut<'_, f64>, b: 
         });
         // faer's factor has τ_k on its diagonal (H_k = I − v vᵀ/τ_k, τ = ∞ for H_k = I).
         let t: Vec<f64> = (0..kp).map(|k| h[(k, j + k)].recip()).collect();
-        let s = compact_wy(&v, &t);
+        let s = super::compact_wy(&v, &t);
         let mut a22 = a.rb_mut().submatrix_mut(j + b, j + b, r, r);
         // X = A₂₂ V S.
         let mut av = Mat::<f64>::zeros(r, kp);
@@ -141,21 +141,4 @@ fn symmetric_product(a: MatRef<'_, f64>, v: MatRef<'_, f64>, out: MatMut<'_, f64
                 );
             }
         });
-}
-
-/// The upper triangular S of H₀ ⋯ H_{k−1} = I − V S Vᵀ, H_i = I − t_i v_i v_iᵀ (LAPACK `dlarft`):
-/// S_ii = t_i, S[..i, i] = −t_i S[..i, ..i] V[.., ..i]ᵀ v_i.
-fn compact_wy(v: &Mat<f64>, t: &[f64]) -> Mat<f64> {
-    let k = t.len();
-    let mut vtv = Mat::<f64>::zeros(k, k);
-    linalg::matmul(vtv.as_mut(), Accum::Replace, v.transpose(), v.as_ref(), 1.0);
-    let mut s = Mat::<f64>::zeros(k, k);
-    for c in 0..k {
-        s[(c, c)] = t[c];
-        for i in 0..c {
-            let acc: f64 = (i..c).map(|l| s[(i, l)] * vtv[(l, c)]).sum();
-            s[(i, c)] = -t[c] * acc;
-        }
-    }
-    s
 }

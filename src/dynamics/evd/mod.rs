@@ -595,6 +595,23 @@ fn quadratic_root_in(a: f64, b: f64, c: f64, lo: f64, hi: f64, near: f64) -> f64
         .unwrap_or(f64::NAN)
 }
 
+/// The upper triangular S of H₀ ⋯ H_{k−1} = I − V S Vᵀ, H_i = I − t_i v_i v_iᵀ (LAPACK `dlarft`):
+/// S_ii = t_i, S[..i, i] = −t_i S[..i, ..i] V[.., ..i]ᵀ v_i.
+fn compact_wy(v: &Mat<f64>, t: &[f64]) -> Mat<f64> {
+    let k = t.len();
+    let mut vtv = Mat::<f64>::zeros(k, k);
+    crate::linalg::matmul(vtv.as_mut(), Accum::Replace, v.transpose(), v.as_ref(), 1.0);
+    let mut s = Mat::<f64>::zeros(k, k);
+    for c in 0..k {
+        s[(c, c)] = t[c];
+        for i in 0..c {
+            let acc: f64 = (i..c).map(|l| s[(i, l)] * vtv[(l, c)]).sum();
+            s[(i, c)] = -t[c] * acc;
+        }
+    }
+    s
+}
+
 fn failed(message: String) -> Error {
     Error::numerical("eigendecomposition", message)
 }

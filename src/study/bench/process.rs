@@ -144,11 +144,9 @@ pub fn gram_whole_process(
             if let Some(labels) = input.get(1) {
                 cmd.arg("--train-labels").arg(labels);
             }
-            cmd.arg("--out").arg(&out).args([
-                "--quiet",
-                "--threads",
-                &threads.to_string(),
-            ]);
+            cmd.arg("--out")
+                .arg(&out)
+                .args(["--quiet", "--threads", &threads.to_string()]);
             let (s, p) = run_timed(cmd, "ntk-perturb gram")?;
             times.push(s);
             peak = peak.max(p);
