@@ -214,10 +214,12 @@ impl Linearization {
             let sigma = kernel::empirical_train_train(&initial.params, x, &arch, KernelWhat::Nngp)?;
             linalg::zip_map(theta_m.as_mut(), sigma.as_ref(), false, |v, s| v + s);
         }
-        let flow_finite = LinearizedFlow::new(theta_m.as_ref(), &train.y, &f0, loss, ode)?;
+        // The flows take the Gram matrices themselves (no copy: for mse they are decomposed in
+        // their own storage).
+        let flow_finite = LinearizedFlow::from_gram(theta_m, &train.y, &f0, loss, ode)?;
         let theta = kernel::infinite_train_train(x, &arch, KernelWhat::Ntk)?;
         let zeros = vec![0.0; train.n()];
-        let flow_infinite = LinearizedFlow::new(theta.as_ref(), &train.y, &zeros, loss, ode)?;
+        let flow_infinite = LinearizedFlow::from_gram(theta, &train.y, &zeros, loss, ode)?;
         Ok(Linearization {
             x: train.x.clone(),
             y: train.y.clone(),
