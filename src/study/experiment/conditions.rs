@@ -198,18 +198,10 @@ pub fn summarize(t: &ConditionTerms) -> Result<ConditionSummary> {
     let c1 = frac((0..m).filter(|&i| c1_at(i)).count());
     let c3 = frac((0..m).filter(|&i| c3_at(i)).count());
     let Some(g_main) = &t.g_main else {
-        let nan = f64::NAN;
         return Ok(ConditionSummary {
             c1,
-            c2: nan,
             c3,
-            c3_main: nan,
-            all: nan,
-            all_main: nan,
-            agree_given_all: nan,
-            agree_given_all_main: nan,
-            predicted_disagree: nan,
-            predicted_disagree_hit: nan,
+            ..ConditionSummary::undefined()
         });
     };
     let mut count = [0usize; 8];

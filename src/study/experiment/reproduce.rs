@@ -304,12 +304,7 @@ fn summarize_panel(
         ) else {
             continue;
         };
-        let model = match model_col {
-            Some(c) => models
-                .iter()
-                .position(|m| Some(m.choice_name()) == record.get(c)),
-            None => Some(0),
-        };
+        let model = model_index(models, model_col, &record);
         let Some(model) = model else {
             continue;
         };
@@ -462,12 +457,7 @@ fn threshold_rows(
         if metric != "agreement" && metric != PRED_METRIC {
             continue;
         }
-        let model = match model_col {
-            Some(c) => models
-                .iter()
-                .position(|m| Some(m.choice_name()) == record.get(c)),
-            None => Some(0),
-        };
+        let model = model_index(models, model_col, &record);
         let parse = |i: usize| record.get(i).and_then(|s| s.parse::<f64>().ok());
         let (Some(model), Some(x), Some(seed)) = (
             model,
@@ -883,4 +873,19 @@ fn plot_panel(
         },
         stem,
     )
+}
+
+/// The index in `models` of the model named in column `model_col` of `record` (the first model
+/// when the table has no model column); `None` for a model not in the list.
+fn model_index(
+    models: &[Model],
+    model_col: Option<usize>,
+    record: &csv::StringRecord,
+) -> Option<usize> {
+    match model_col {
+        Some(c) => models
+            .iter()
+            .position(|m| Some(m.choice_name()) == record.get(c)),
+        None => Some(0),
+    }
 }
