@@ -91,20 +91,29 @@ pub fn matmul_tiled(
         });
 }
 
-/// Runs `f` compiled for AVX2 + FMA when the CPU has them, so that element-wise loops inlined into
-/// it use 256-bit vectors instead of the baseline's 128-bit ones. Rust never fuses a·b + c into an
-/// FMA on its own and vectorising an element-wise loop does not reorder any sum, so both builds
-/// give the same bits.
+/// Runs `f` compiled for AVX-512 or AVX2 + FMA when the CPU has them, so that element-wise loops
+/// inlined into it use 512- or 256-bit vectors instead of the baseline's 128-bit ones. Rust never
+/// fuses a·b + c into an FMA on its own and vectorising an element-wise loop does not reorder any
+/// sum, so every build gives the same bits.
 #[inline(always)]
 pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
         #[target_feature(enable = "avx2,fma")]
         fn avx2<R>(f: impl FnOnce() -> R) -> R {
             f()
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        let avx2_fma = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma");
+        if avx2_fma && std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports the features `avx512` was compiled for.
+            return unsafe { avx512(f) };
+        }
+        if avx2_fma {
             // SAFETY: the CPU supports the features `avx2` was compiled for.
             return unsafe { avx2(f) };
         }
@@ -182,6 +191,166 @@ fn lower_tiles(
         });
 }
 
+/// `out ← g(A Aᵀ)` for an N×N `out` and an element-wise g that keeps the matrix symmetric, in one
+/// pass over memory: each tile on or below the diagonal (those of [`lower_product`]) is computed by
+/// one sequential GEMM, turned into its final values by `finish(tile, i0, j0)` while it is still in
+/// cache (a diagonal tile, i0 = j0, needs only its lower triangle, diagonal included), and copied
+/// onto its mirror image above the diagonal. Without this fusion the map and the mirror are two more
+/// passes over the 8N² bytes, which cost as much as the GEMM at N = 8000.
+///
+/// Tiles are handed to the threads in column order as they become free; each tile's arithmetic is
+/// fixed, so the bits do not depend on the thread count. Column block J (columns J·[`TILE`] onwards)
+/// is final once its own tiles and those of row block J to its left are; whenever the final columns
+/// form a longer leading run, `ready(c)` is called with its length c (increasing, from one thread at
+/// a time), so a caller can stream finished columns to a file while the rest is computed.
+pub fn symmetric_tiles(
+    out: MatMut<'_, f64>,
+    a: MatRef<'_, f64>,
+    finish: impl Fn(MatMut<'_, f64>, usize, usize) + Sync,
+    ready: impl FnMut(usize) + Send,
+) {
+    let (n, k) = (a.nrows(), a.ncols());
+    assert!(
+        out.nrows() == n && out.ncols() == n,
+        "symmetric_tiles: A is {n}×{k}, the result {}×{}",
+        out.nrows(),
+        out.ncols()
+    );
+    if n == 0 {
+        return;
+    }
+    let blocks = n.div_ceil(TILE);
+    let tiles: Vec<(usize, usize)> = (0..blocks)
+        .flat_map(|bj| (bj..blocks).map(move |bi| (bi, bj)))
+        .collect();
+    let (rs, cs) = (out.row_stride(), out.col_stride());
+    let base = SharedPtr(out.as_ptr_mut());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let progress = std::sync::Mutex::new(Progress {
+        tiles_done: vec![0; blocks],
+        final_blocks: 0,
+        columns: n,
+        ready,
+    });
+    let worker = |_| {
+        let ptr = base;
+        loop {
+            let t = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&(bi, bj)) = tiles.get(t) else {
+                break;
+            };
+            let (i0, j0) = (bi * TILE, bj * TILE);
+            let (h, w) = (TILE.min(n - i0), TILE.min(n - j0));
+            // SAFETY: tile (bi, bj) and its mirror image (bj, bi) lie inside `out` and are written
+            // by this task only (every tile is handed out once); a diagonal tile is its own mirror.
+            let mut tile = unsafe {
+                MatMut::from_raw_parts_mut(
+                    ptr.0.offset(i0 as isize * rs + j0 as isize * cs),
+                    h,
+                    w,
+                    rs,
+                    cs,
+                )
+            };
+            let (lhs, rhs) = (a.subrows(i0, h), a.subrows(j0, w).transpose());
+            if bi == bj {
+                triangular::matmul(
+                    tile.rb_mut(),
+                    BlockStructure::TriangularLower,
+                    Accum::Replace,
+                    lhs,
+                    BlockStructure::Rectangular,
+                    rhs,
+                    BlockStructure::Rectangular,
+                    1.0,
+                    Par::Seq,
+                );
+            } else {
+                faer::linalg::matmul::matmul(
+                    tile.rb_mut(),
+                    Accum::Replace,
+                    lhs,
+                    rhs,
+                    1.0,
+                    Par::Seq,
+                );
+            }
+            finish(tile.rb_mut(), i0, j0);
+            if bi == bj {
+                for j in 0..w {
+                    for i in j + 1..h {
+                        tile[(j, i)] = tile[(i, j)];
+                    }
+                }
+            } else {
+                // SAFETY: see above; the mirror image does not overlap the tile (bi ≠ bj).
+                let mirror = unsafe {
+                    MatMut::from_raw_parts_mut(
+                        ptr.0.offset(j0 as isize * rs + i0 as isize * cs),
+                        w,
+                        h,
+                        rs,
+                        cs,
+                    )
+                };
+                copy_transposed(tile.as_ref(), mirror);
+            }
+            let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+            p.tile_done(bi, bj, blocks);
+        }
+    };
+    let parallel = (n * n / 2).saturating_mul(k) >= PAR_WORK;
+    let workers = if parallel {
+        rayon::current_num_threads().min(tiles.len())
+    } else {
+        1
+    };
+    (0..workers).into_par_iter().for_each(worker);
+}
+
+/// Which column blocks of [`symmetric_tiles`] are final, and whom to tell.
+struct Progress<F> {
+    /// Tiles finished per column block: its own tiles and those mirrored into it.
+    tiles_done: Vec<usize>,
+    /// Length of the leading run of final column blocks.
+    final_blocks: usize,
+    /// Columns of the matrix (the last block may be narrower than a tile).
+    columns: usize,
+    ready: F,
+}
+
+impl<F: FnMut(usize)> Progress<F> {
+    /// Records tile (bi, bj); column block J is final after `blocks` tiles: the blocks − J below it
+    /// and the J mirrored from row block J.
+    fn tile_done(&mut self, bi: usize, bj: usize, blocks: usize) {
+        self.tiles_done[bj] += 1;
+        if bi != bj {
+            self.tiles_done[bi] += 1;
+        }
+        let before = self.final_blocks;
+        while self.final_blocks < blocks && self.tiles_done[self.final_blocks] == blocks {
+            self.final_blocks += 1;
+        }
+        if self.final_blocks > before {
+            (self.ready)((self.final_blocks * TILE).min(self.columns));
+        }
+    }
+}
+
+/// `dst ← srcᵀ` (`dst` is w×h for an h×w `src`), eight source rows at a time so that the strided
+/// reads of a row reuse each cache line eight times while eight destination columns fill in step.
+fn copy_transposed(src: MatRef<'_, f64>, mut dst: MatMut<'_, f64>) {
+    let (h, w) = (src.nrows(), src.ncols());
+    for i0 in (0..h).step_by(8) {
+        let i1 = (i0 + 8).min(h);
+        for j in 0..w {
+            for i in i0..i1 {
+                dst[(j, i)] = src[(i, j)];
+            }
+        }
+    }
+}
+
 /// `alpha · A Bᵀ` for A (M×k) and B (N×k): the M×N matrix of scaled inner products of their rows.
 pub fn cross_product(a: MatRef<'_, f64>, b: MatRef<'_, f64>, alpha: f64) -> Mat<f64> {
     let mut out = Mat::<f64>::zeros(a.nrows(), b.nrows());
@@ -230,7 +399,7 @@ pub fn mirror_lower(m: MatMut<'_, f64>) {
 /// A raw matrix pointer shared by tasks that write disjoint entries.
 #[derive(Clone, Copy)]
 struct SharedPtr(*mut f64);
-// SAFETY: only used by `mirror_lower`, whose tasks touch disjoint entries.
+// SAFETY: only used by `mirror_lower` and `symmetric_tiles`, whose tasks touch disjoint entries.
 unsafe impl Send for SharedPtr {}
 unsafe impl Sync for SharedPtr {}
 
