@@ -4,7 +4,7 @@ use std::fs;
 
 use faer::Mat;
 use ntk_perturb::Error;
-use ntk_perturb::io::{OutputDir, read_npy, write_atomic, write_npy};
+use ntk_perturb::io::{NpyMatrixFile, OutputDir, read_npy, write_atomic, write_npy};
 
 /// A 3×5 matrix with distinct, non-trivial values (including a negative zero and a subnormal).
 fn sample() -> Mat<f64> {
@@ -229,4 +229,69 @@ fn matrix_csv_is_exact_and_tables_have_headers() {
             .trim(),
         "width = 512"
     );
+}
+
+/// A matrix written while it is computed: columns are filled left to right and reported final in
+/// uneven steps (the writer copies them in runs of 4 MiB, so the 1200×1100 matrix is about three
+/// runs and a rest). The file must hold the final values, bit for bit as `write_npy` writes them,
+/// even though later columns were still being changed while the earlier ones were written out.
+#[test]
+fn a_matrix_streamed_while_computed_equals_the_one_written_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, cols) = (1200, 1100);
+    let value = |i: usize, j: usize| ((i * 7 + j * 13) as f64).sin() / (j as f64 + 0.5);
+    let streamed = dir.path().join("streamed.npy");
+    let mut file = NpyMatrixFile::create(&streamed, rows, cols).unwrap();
+    file.fill(|mut k, ready| {
+        let mut j0 = 0;
+        for step in [1, 300, 2, 450, 347] {
+            for j in j0..j0 + step {
+                for i in 0..rows {
+                    // A provisional value first, then the final one, as a tiled kernel does.
+                    k[(i, j)] = -1.0;
+                    k[(i, j)] = value(i, j);
+                }
+            }
+            j0 += step;
+            // Later columns get provisional values before these are reported.
+            for i in 0..rows.min(10) {
+                if j0 < cols {
+                    k[(i, j0)] = f64::NAN;
+                }
+            }
+            ready(j0);
+        }
+        assert_eq!(j0, cols);
+        Ok(())
+    })
+    .unwrap();
+    assert!(!streamed.exists(), "the file appears only when finished");
+    file.finish().unwrap();
+    let once = dir.path().join("once.npy");
+    write_npy(&once, Mat::from_fn(rows, cols, value).as_ref()).unwrap();
+    assert_eq!(fs::read(&streamed).unwrap(), fs::read(&once).unwrap());
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary file is left: {names:?}");
+}
+
+/// A computation that fails, or a file dropped unfinished, leaves nothing behind.
+#[test]
+fn a_failed_or_abandoned_streamed_matrix_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.npy");
+    let mut file = NpyMatrixFile::create(&path, 600, 600).unwrap();
+    let err = file
+        .fill(|_, ready| {
+            ready(300);
+            Err(Error::Mismatch("stopped".into()))
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("stopped"), "{err}");
+    drop(file);
+    let file = NpyMatrixFile::create(&path, 600, 600).unwrap();
+    drop(file);
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
 }

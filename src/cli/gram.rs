@@ -4,13 +4,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use faer::Mat;
+use faer::{Mat, MatRef};
 use serde::Serialize;
 
 use super::args::choice;
 use super::output::say;
 use super::{CommonArgs, DataArgs, NetworkArgs, Outputs};
 use ntk_perturb::error::Result;
+use ntk_perturb::io::NpyMatrixFile;
 use ntk_perturb::kernel::{self, KernelKind, KernelWhat};
 use ntk_perturb::model::Params;
 
@@ -75,28 +76,39 @@ pub fn run(args: GramArgs) -> Result<()> {
         KernelKind::Empirical => Some(Params::sample(train.d(), &config, args.common.seed)?),
         KernelKind::Infinite => None,
     };
-    let (k_train, k_test) = kernel::train_and_test_grams(
-        train.x.as_ref(),
-        test.as_ref().map(|t| t.x.as_ref()),
-        params.as_ref(),
-        &arch,
-        args.what,
-    )?;
-    let elapsed = start.elapsed().as_secs_f64();
-    write_matrix(&out, "k_train_train", &k_train, args.format)?;
-    if let Some(kt) = &k_test {
-        write_matrix(&out, "k_test_train", kt, args.format)?;
+    let (x, n) = (train.x.as_ref(), train.n());
+    let trace = |k: MatRef<'_, f64>| (0..n).map(|i| k[(i, i)]).sum::<f64>();
+    let (elapsed, trace) = match args.format {
+        // Finished columns are written to the file while the rest is computed.
+        MatrixFormat::Npy => {
+            let mut file = NpyMatrixFile::create(&out.file("k_train_train.npy"), n, n)?;
+            file.fill(|k, ready| {
+                kernel::train_gram_into(x, params.as_ref(), &arch, args.what, k, ready)
+            })?;
+            let stats = (start.elapsed().as_secs_f64(), trace(file.matrix()));
+            file.finish()?;
+            stats
+        }
+        MatrixFormat::Csv => {
+            let (k, _) = kernel::train_and_test_grams(x, None, params.as_ref(), &arch, args.what)?;
+            let stats = (start.elapsed().as_secs_f64(), trace(k.as_ref()));
+            write_matrix(&out, "k_train_train", &k, args.format)?;
+            stats
+        }
+    };
+    if let Some(t) = &test {
+        let kt = kernel::test_gram(t.x.as_ref(), x, params.as_ref(), &arch, args.what)?;
+        write_matrix(&out, "k_test_train", &kt, args.format)?;
     }
     out.write_config("gram", threads, &args)?;
     say(
         args.common.quiet,
         format!(
-            "gram: {:?} {:?} kernel of N = {} inputs (d = {}) in {elapsed:.2} s, trace {:.6e} -> {}",
+            "gram: {:?} {:?} kernel of N = {} inputs (d = {}) in {elapsed:.2} s, trace {trace:.6e} -> {}",
             args.kernel,
             args.what,
-            train.n(),
+            n,
             train.d(),
-            (0..train.n()).map(|i| k_train[(i, i)]).sum::<f64>(),
             out.path().display()
         ),
     );

@@ -60,7 +60,7 @@ pub(crate) fn write_atomic_to<S: Sink>(
 }
 
 /// The hidden temporary path `.{name}.tmp.{pid}` next to `path`.
-fn temp_path(path: &Path) -> Result<PathBuf> {
+pub(crate) fn temp_path(path: &Path) -> Result<PathBuf> {
     let name = path.file_name().ok_or_else(|| Error::File {
         path: path.display().to_string(),
         message: "not a file name".into(),
@@ -94,7 +94,7 @@ fn write_temp<S: Sink>(
 }
 
 /// Fsyncs the directory holding `path` so the rename itself is durable (best effort).
-fn sync_parent(path: &Path) {
+pub(crate) fn sync_parent(path: &Path) {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -6,12 +6,14 @@
 
 mod atomic;
 mod npy;
+mod npy_stream;
 mod npz;
 mod output_dir;
 mod table;
 
 pub use atomic::write_atomic;
 pub use npy::{NpyArray, parse_npy, read_npy, read_npy_array, shape_text, write_npy};
+pub use npy_stream::NpyMatrixFile;
 pub use npz::read_npz_arrays;
 pub use output_dir::OutputDir;
 pub(crate) use table::csv_io_error;

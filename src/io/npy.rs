@@ -47,7 +47,7 @@ pub fn write_npy(path: &Path, m: MatRef<'_, f64>) -> Result<()> {
 }
 
 /// The complete version-1.0 header (magic, version, length, padded dict) for a `rows × cols` array.
-fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
+pub(crate) fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
     let dict = format!("{{'descr': '<f8', 'fortran_order': True, 'shape': ({rows}, {cols}), }}");
     let prefix = MAGIC.len() + 2 + 2;
     let unpadded = prefix + dict.len() + 1;

@@ -16,7 +16,7 @@ pub mod infinite;
 pub use closed_form::{PairGeometry, kernel_value, nngp_from_angle, phi_from_angle};
 pub use empirical::{empirical_test_train, empirical_train_train};
 pub use gradient::{kernel_gradient_direction, weighted_sum_direction};
-pub use infinite::{infinite_test_train, infinite_train_train};
+pub use infinite::{infinite_test_train, infinite_train_train, infinite_train_train_into};
 
 crate::named_enum! {
     /// Which kernel of the network a Gram matrix holds.
@@ -54,16 +54,56 @@ pub fn train_and_test_grams(
     arch: &crate::model::Architecture,
     what: KernelWhat,
 ) -> crate::Result<(faer::Mat<f64>, Option<faer::Mat<f64>>)> {
+    let k_train = match params {
+        Some(p) => empirical_train_train(p, x, arch, what)?,
+        None => infinite_train_train(x, arch, what)?,
+    };
+    let k_test = z.map(|z| test_gram(z, x, params, arch, what)).transpose()?;
+    Ok((k_train, k_test))
+}
+
+/// K(X, X) written into `out` (N×N): the infinite-width closed form when `params` is None, else
+/// the empirical kernel of that network. `ready(c)` is called whenever the leading c columns of
+/// `out` are final, with c increasing (see [`infinite_train_train_into`]), so that a caller can
+/// stream them to a file.
+pub fn train_gram_into(
+    x: faer::MatRef<'_, f64>,
+    params: Option<&crate::model::Params>,
+    arch: &crate::model::Architecture,
+    what: KernelWhat,
+    mut out: faer::MatMut<'_, f64>,
+    mut ready: impl FnMut(usize) + Send,
+) -> crate::Result<()> {
     match params {
-        Some(p) => Ok((
-            empirical_train_train(p, x, arch, what)?,
-            z.map(|z| empirical_test_train(p, z, x, arch, what))
-                .transpose()?,
-        )),
-        None => Ok((
-            infinite_train_train(x, arch, what)?,
-            z.map(|z| infinite_test_train(z, x, arch, what))
-                .transpose()?,
-        )),
+        None => infinite_train_train_into(x, arch, what, out, ready),
+        Some(p) => {
+            let k = empirical_train_train(p, x, arch, what)?;
+            if (out.nrows(), out.ncols()) != (k.nrows(), k.ncols()) {
+                return Err(crate::Error::Mismatch(format!(
+                    "the train Gram matrix is {}×{}, but its destination is {}×{}",
+                    k.nrows(),
+                    k.ncols(),
+                    out.nrows(),
+                    out.ncols()
+                )));
+            }
+            out.copy_from(&k);
+            ready(k.ncols());
+            Ok(())
+        }
+    }
+}
+
+/// K(Z, X): the infinite-width closed form when `params` is None, else the empirical kernel.
+pub fn test_gram(
+    z: faer::MatRef<'_, f64>,
+    x: faer::MatRef<'_, f64>,
+    params: Option<&crate::model::Params>,
+    arch: &crate::model::Architecture,
+    what: KernelWhat,
+) -> crate::Result<faer::Mat<f64>> {
+    match params {
+        Some(p) => empirical_test_train(p, z, x, arch, what),
+        None => infinite_test_train(z, x, arch, what),
     }
 }
