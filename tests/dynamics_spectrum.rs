@@ -110,3 +110,30 @@ fn bits_do_not_depend_on_the_calling_pool() {
         }
     }
 }
+
+/// The one-stage reduction for callers that form V gives the same spectrum as the two-stage one
+/// (to round-off: a different sequence of reflectors) and a V that diagonalises K, at N = 700
+/// (above the product's parallel threshold and several reduction panels).
+#[test]
+fn the_reduction_for_formed_vectors_agrees_with_the_default_one() {
+    let n = 700;
+    let k = ntk_gram(n, 8, 11);
+    let two = Spectrum::compute(k.as_ref()).unwrap();
+    let one = Spectrum::compute_for_vectors(k.as_ref()).unwrap();
+    let scale = two.eigenvalues()[n - 1];
+    for (i, (a, b)) in one.eigenvalues().iter().zip(two.eigenvalues()).enumerate() {
+        assert!(
+            (a - b).abs() <= 10.0 * n as f64 * f64::EPSILON * scale,
+            "λ_{i}: {a} vs {b}"
+        );
+    }
+    let v = one.eigenvectors().unwrap();
+    let lam = Mat::from_fn(n, n, |i, j| if i == j { one.eigenvalues()[i] } else { 0.0 });
+    let residual = frobenius(&(&k * &v - &v * &lam));
+    assert!(
+        residual <= 100.0 * n as f64 * f64::EPSILON * frobenius(&k),
+        "{residual:e}"
+    );
+    let gram = frobenius(&(v.transpose() * &v - Mat::<f64>::identity(n, n)));
+    assert!(gram <= 100.0 * n as f64 * f64::EPSILON, "{gram:e}");
+}

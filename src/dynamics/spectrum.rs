@@ -34,7 +34,7 @@ use std::sync::OnceLock;
 
 use faer::{Mat, MatRef, Par};
 
-use super::evd::SymmetricEvd;
+use super::evd::{Reduction, SymmetricEvd};
 
 use crate::error::{Error, Result};
 use crate::memory;
@@ -108,6 +108,23 @@ impl Spectrum {
         Self::decompose(k)
     }
 
+    /// [`Spectrum::compute`] for a caller that will form V itself ([`Spectrum::eigenvectors`]):
+    /// the one-stage reduction, whose back-transformation to N columns costs about 2N³ flops
+    /// instead of the two-stage reduction's 6N³ (docs/theory.md §8.3). The eigenvalues agree with
+    /// [`Spectrum::compute`]'s to round-off, not bit for bit.
+    pub fn compute_for_vectors(k: MatRef<'_, f64>) -> Result<Spectrum> {
+        check_square(k)?;
+        check_symmetric_finite(k)?;
+        memory::ensure_fits(
+            "the eigendecomposition of the train Gram matrix (a copy of it and its factors)",
+            crate::kernel::matrix_bytes(k.nrows(), k.nrows()) + extra_bytes(k.nrows()),
+        )?;
+        let evd = evd_pool()?.install(|| {
+            SymmetricEvd::with_reduction(k.to_owned(), Reduction::OneStage, Par::rayon(EVD_THREADS))
+        })?;
+        Ok(Self::from_parts(evd))
+    }
+
     fn decompose(k: Mat<f64>) -> Result<Spectrum> {
         let evd = evd_pool()?.install(|| SymmetricEvd::new(k, Par::rayon(EVD_THREADS)))?;
         Ok(Self::from_parts(evd))
@@ -146,8 +163,9 @@ impl Spectrum {
         &self.eigenvalues
     }
 
-    /// Orthonormal eigenvectors V (N×N), formed on request (8N² bytes, 3N³ flops); column i
-    /// belongs to eigenvalue i. Signs are arbitrary.
+    /// Orthonormal eigenvectors V (N×N), formed on request (8N² bytes; about 3N³ flops after
+    /// [`Spectrum::compute_for_vectors`], 7N³ after [`Spectrum::compute`] or
+    /// [`Spectrum::from_gram`]); column i belongs to eigenvalue i. Signs are arbitrary.
     pub fn eigenvectors(&self) -> Result<Mat<f64>> {
         let n = self.dim();
         memory::ensure_fits(

@@ -20,6 +20,7 @@
 
 mod band;
 mod chase;
+mod direct;
 
 use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
@@ -35,6 +36,20 @@ use crate::error::{Error, Result};
 /// Sub-diagonals of the band matrix between the two stages of the tridiagonalisation: the panel
 /// width of the first stage's matrix products and the reflector length of the bulge chasing.
 const BAND: usize = 32;
+
+/// How A is brought to tridiagonal form, chosen by what will be done with V.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduction {
+    /// Dense to band to tridiagonal ([`band`], [`chase`]): matrix products and cache-resident
+    /// bulge chasing, the fastest reduction, but Q₂'s N²/b short reflectors cost about 4N³ more
+    /// flops whenever V is applied to N columns. For V applied to a few vectors (the mse flow).
+    TwoStage,
+    /// One column at a time ([`direct`], LAPACK `dsytrd`): half its flops stream the trailing
+    /// matrix, but Q is one block Householder sequence, about 2N³ flops at matrix-product speed
+    /// for N columns. For forming V ([`SymmetricEvd::eigenvectors`]); LAPACK's two-stage drivers
+    /// do not form V at all.
+    OneStage,
+}
 
 /// Columns of the secular eigenvector matrix built at a time when it is applied to a block.
 const SECULAR_BLOCK: usize = 256;
@@ -75,6 +90,9 @@ pub struct SymmetricEvd {
     reflectors: Mat<f64>,
     /// Block triangular factors of the first stage's reflectors (one block per panel).
     factors: Mat<f64>,
+    /// Sub-diagonals after the first stage: [`BAND`] for [`Reduction::TwoStage`], 1 (no second
+    /// stage) for [`Reduction::OneStage`].
+    band: usize,
     /// Eigenvalues, ascending.
     eigenvalues: Vec<f64>,
     /// Size of the first half.
@@ -101,8 +119,13 @@ pub struct SymmetricEvd {
 
 impl SymmetricEvd {
     /// Decomposes the symmetric matrix whose lower triangle is `a` (the strict upper triangle is
-    /// not read), in `a`'s own storage.
-    pub fn new(mut a: Mat<f64>, par: Par) -> Result<SymmetricEvd> {
+    /// not read), in `a`'s own storage, with the two-stage reduction.
+    pub fn new(a: Mat<f64>, par: Par) -> Result<SymmetricEvd> {
+        Self::with_reduction(a, Reduction::TwoStage, par)
+    }
+
+    /// [`SymmetricEvd::new`] with the tridiagonal reduction chosen by the caller.
+    pub fn with_reduction(mut a: Mat<f64>, reduction: Reduction, par: Par) -> Result<SymmetricEvd> {
         let n = a.nrows();
         if a.ncols() != n {
             return Err(Error::Mismatch(format!(
@@ -111,9 +134,25 @@ impl SymmetricEvd {
                 a.ncols()
             )));
         }
-        let mut h = Mat::<f64>::zeros(BAND, n.saturating_sub(BAND));
-        band::reduce_to_band(a.as_mut(), h.as_mut(), BAND, par);
-        let (diag, sub) = chase::band_to_tridiagonal(a.as_mut(), BAND);
+        let Tridiagonal {
+            factors: h,
+            band,
+            diag,
+            sub,
+        } = match reduction {
+            Reduction::TwoStage => {
+                let mut h = Mat::<f64>::zeros(BAND, n.saturating_sub(BAND));
+                band::reduce_to_band(a.as_mut(), h.as_mut(), BAND, par);
+                let (diag, sub) = chase::band_to_tridiagonal(a.as_mut(), BAND);
+                Tridiagonal {
+                    factors: h,
+                    band: BAND,
+                    diag,
+                    sub,
+                }
+            }
+            Reduction::OneStage => one_stage(a.as_mut(), par)?,
+        };
         let n1 = n / 2;
         // Tear T at row n1: β couples the halves and leaves |β| on each touching diagonal.
         let beta = if n1 > 0 { sub[n1 - 1] } else { 0.0 };
@@ -150,6 +189,7 @@ impl SymmetricEvd {
         let mut evd = SymmetricEvd {
             reflectors: a,
             factors: h,
+            band,
             eigenvalues: Vec::new(),
             n1,
             z1,
@@ -281,6 +321,13 @@ impl SymmetricEvd {
 
     /// V G for an N×T block G (rows in the order of [`SymmetricEvd::eigenvalues`]).
     pub fn apply_v(&self, g: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+        let mut out = self.apply_z(g, par);
+        self.apply_q(out.as_mut(), false, par);
+        out
+    }
+
+    /// Qᵀ V G: every factor of V but the reduction's Q.
+    fn apply_z(&self, g: MatRef<'_, f64>, par: Par) -> Mat<f64> {
         let (n, t) = (self.dim(), g.ncols());
         assert_eq!(g.nrows(), n, "V G needs N rows");
         let k = self.kept.len();
@@ -331,7 +378,6 @@ impl SymmetricEvd {
             par,
         );
         drop(halves);
-        self.apply_q(out.as_mut(), false, par);
         out
     }
 
@@ -384,7 +430,8 @@ impl SymmetricEvd {
         g
     }
 
-    /// The N×N eigenvectors V, formed [`SECULAR_BLOCK`] columns at a time as V·I.
+    /// The N×N eigenvectors V: Z = Qᵀ V formed [`SECULAR_BLOCK`] columns at a time as Z·I, then
+    /// Q applied to all N columns at once (the widest products).
     pub fn eigenvectors(&self, par: Par) -> Mat<f64> {
         let n = self.dim();
         let mut v = Mat::<f64>::zeros(n, n);
@@ -393,21 +440,23 @@ impl SymmetricEvd {
             let id = Mat::<f64>::from_fn(n, b, |i, c| if i == j0 + c { 1.0 } else { 0.0 });
             v.as_mut()
                 .subcols_mut(j0, b)
-                .copy_from(self.apply_v(id.as_ref(), par));
+                .copy_from(self.apply_z(id.as_ref(), par));
         }
+        self.apply_q(v.as_mut(), false, par);
         v
     }
 
     /// B ← Q B (or Qᵀ B) for Q = Q₁ Q₂, the reflectors of the two stages of the
     /// tridiagonalisation (Q₁ acts on rows b.., Q₂ on rows 1..).
     fn apply_q(&self, mut b: MatMut<'_, f64>, transpose: bool, par: Par) {
-        let n = self.dim();
-        if !transpose {
-            chase::apply_q2(self.reflectors.as_ref(), BAND, b.rb_mut(), false, par);
+        let (n, band) = (self.dim(), self.band);
+        let two_stage = band > 1;
+        if !transpose && two_stage {
+            chase::apply_q2(self.reflectors.as_ref(), band, b.rb_mut(), false, par);
         }
-        if n > BAND {
-            let m = n - BAND;
-            let basis = self.reflectors.as_ref().submatrix(BAND, 0, m, m);
+        if n > band {
+            let m = n - band;
+            let basis = self.reflectors.as_ref().submatrix(band, 0, m, m);
             let h = self.factors.as_ref();
             let mut mem = MemBuffer::new(
                 householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
@@ -417,7 +466,7 @@ impl SymmetricEvd {
                 ),
             );
             let stack = MemStack::new(&mut mem);
-            let rows = b.rb_mut().subrows_mut(BAND, m);
+            let rows = b.rb_mut().subrows_mut(band, m);
             if transpose {
                 householder::apply_block_householder_sequence_transpose_on_the_left_in_place_with_conj(
                     basis,
@@ -438,8 +487,8 @@ impl SymmetricEvd {
                 );
             }
         }
-        if transpose {
-            chase::apply_q2(self.reflectors.as_ref(), BAND, b, true, par);
+        if transpose && two_stage {
+            chase::apply_q2(self.reflectors.as_ref(), band, b, true, par);
         }
     }
 }
@@ -612,6 +661,35 @@ fn compact_wy(v: &Mat<f64>, t: &[f64]) -> Mat<f64> {
     s
 }
 
+/// A reduction's result besides the reflectors in A's storage: their block factors, the band
+/// width after the first stage, and T's diagonal and sub-diagonal.
+struct Tridiagonal {
+    factors: Mat<f64>,
+    band: usize,
+    diag: Vec<f64>,
+    sub: Vec<f64>,
+}
+
+/// The one-stage reduction T = Qᵀ A Q ([`direct`]): Q's Householder vectors below the sub-diagonal
+/// of `a` (basis A[1.., ..N − 1]) and their block factors, returned with T's diagonal and
+/// sub-diagonal. The block size depends on N only.
+fn one_stage(mut a: MatMut<'_, f64>, par: Par) -> Result<Tridiagonal> {
+    let n = a.nrows();
+    let bs = faer::linalg::qr::no_pivoting::factor::recommended_block_size::<f64>(n, n).max(1);
+    let mut h = Mat::<f64>::zeros(bs, n.saturating_sub(1));
+    if n > 1 {
+        direct::tridiagonalize(a.rb_mut(), h.as_mut(), par)?;
+    }
+    let diag = (0..n).map(|i| a[(i, i)]).collect();
+    let sub = (0..n.saturating_sub(1)).map(|i| a[(i + 1, i)]).collect();
+    Ok(Tridiagonal {
+        factors: h,
+        band: 1,
+        diag,
+        sub,
+    })
+}
+
 fn failed(message: String) -> Error {
     Error::numerical("eigendecomposition", message)
 }
@@ -636,10 +714,23 @@ mod tests {
     /// block sizes (8 up to N = 32, 32 up to 128, 48 up to 512, 64 up to 1024).
     const SIZES: [usize; 14] = [1, 2, 3, 5, 31, 32, 33, 65, 129, 255, 257, 300, 513, 1100];
 
-    /// ‖AV − VΛ‖/‖A‖ and ‖VᵀV − I‖, with V formed through [`SymmetricEvd::eigenvectors`].
+    /// ‖AV − VΛ‖/‖A‖ and ‖VᵀV − I‖, with V formed through [`SymmetricEvd::eigenvectors`], for
+    /// both reductions.
     fn check_residual(a: &Mat<f64>, lower: &Mat<f64>, par: Par, what: &str) {
+        for reduction in [Reduction::TwoStage, Reduction::OneStage] {
+            check_residual_of(a, lower, par, reduction, &format!("{what} {reduction:?}"));
+        }
+    }
+
+    fn check_residual_of(
+        a: &Mat<f64>,
+        lower: &Mat<f64>,
+        par: Par,
+        reduction: Reduction,
+        what: &str,
+    ) {
         let n = a.nrows();
-        let evd = SymmetricEvd::new(lower.clone(), par).unwrap();
+        let evd = SymmetricEvd::with_reduction(lower.clone(), reduction, par).unwrap();
         let lam = evd.eigenvalues();
         assert!(lam.windows(2).all(|w| w[0] <= w[1]), "{what}: ascending");
         let v = evd.eigenvectors(par);
@@ -713,8 +804,11 @@ mod tests {
                 }
             }
             let expected = u * &utb;
-            for par in [Par::Seq, Par::rayon(2)] {
-                let evd = SymmetricEvd::new(lower.clone(), par).unwrap();
+            let cases = [Par::Seq, Par::rayon(2)]
+                .into_iter()
+                .flat_map(|p| [(p, Reduction::TwoStage), (p, Reduction::OneStage)]);
+            for (par, reduction) in cases {
+                let evd = SymmetricEvd::with_reduction(lower.clone(), reduction, par).unwrap();
                 let mut c = evd.apply_vt(b.as_ref(), par);
                 for i in 0..n {
                     let l = evd.eigenvalues()[i];
