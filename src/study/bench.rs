@@ -166,7 +166,8 @@ pub fn empirical_gram(n: usize, m: usize, d: usize, reps: usize) -> Result<Bench
     })
 }
 
-/// Symmetric eigendecomposition of an N×N NTK Gram (the dynamics' fixed-split EVD) against faer's
+/// Symmetric eigendecomposition of an N×N NTK Gram with V formed (the fixed-split EVD, with the
+/// one-stage reduction it uses when V is formed: `Spectrum::compute_for_vectors`) against faer's
 /// plain `self_adjoint_eigen` on the same matrix with the global parallelism.
 pub fn eigendecomposition(n: usize, reps: usize) -> Result<BenchRow> {
     let x = normal_matrix(n, 50, 5);
