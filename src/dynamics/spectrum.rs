@@ -87,13 +87,18 @@ impl Spectrum {
     /// symmetry is checked to a relative 1e-10 of the largest entry), on a copy of `k`; see
     /// [`Spectrum::from_gram`] to decompose in K's own storage.
     pub fn compute(k: MatRef<'_, f64>) -> Result<Spectrum> {
+        Self::decompose(Self::checked_copy(k)?, Reduction::TwoStage)
+    }
+
+    /// A copy of `k` to decompose, after the checks of [`Spectrum::compute`].
+    fn checked_copy(k: MatRef<'_, f64>) -> Result<Mat<f64>> {
         check_square(k)?;
         check_symmetric_finite(k)?;
         memory::ensure_fits(
             "the eigendecomposition of the train Gram matrix (a copy of it and its factors)",
             crate::kernel::matrix_bytes(k.nrows(), k.nrows()) + extra_bytes(k.nrows()),
         )?;
-        Self::decompose(k.to_owned())
+        Ok(k.to_owned())
     }
 
     /// Eigendecomposition of the full symmetric N×N matrix `k`, consumed: it is tridiagonalised in
@@ -105,7 +110,7 @@ impl Spectrum {
             "the eigendecomposition of the train Gram matrix (its factors besides K)",
             extra_bytes(k.nrows()),
         )?;
-        Self::decompose(k)
+        Self::decompose(k, Reduction::TwoStage)
     }
 
     /// [`Spectrum::compute`] for a caller that will form V itself ([`Spectrum::eigenvectors`]):
@@ -113,20 +118,12 @@ impl Spectrum {
     /// instead of the two-stage reduction's 6N³ (docs/theory.md §8.3). The eigenvalues agree with
     /// [`Spectrum::compute`]'s to round-off, not bit for bit.
     pub fn compute_for_vectors(k: MatRef<'_, f64>) -> Result<Spectrum> {
-        check_square(k)?;
-        check_symmetric_finite(k)?;
-        memory::ensure_fits(
-            "the eigendecomposition of the train Gram matrix (a copy of it and its factors)",
-            crate::kernel::matrix_bytes(k.nrows(), k.nrows()) + extra_bytes(k.nrows()),
-        )?;
-        let evd = evd_pool()?.install(|| {
-            SymmetricEvd::with_reduction(k.to_owned(), Reduction::OneStage, Par::rayon(EVD_THREADS))
-        })?;
-        Ok(Self::from_parts(evd))
+        Self::decompose(Self::checked_copy(k)?, Reduction::OneStage)
     }
 
-    fn decompose(k: Mat<f64>) -> Result<Spectrum> {
-        let evd = evd_pool()?.install(|| SymmetricEvd::new(k, Par::rayon(EVD_THREADS)))?;
+    fn decompose(k: Mat<f64>, reduction: Reduction) -> Result<Spectrum> {
+        let evd = evd_pool()?
+            .install(|| SymmetricEvd::with_reduction(k, reduction, Par::rayon(EVD_THREADS)))?;
         Ok(Self::from_parts(evd))
     }
 

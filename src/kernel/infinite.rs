@@ -260,47 +260,26 @@ fn finish_block(
     cols: &Rows<'_>,
 ) {
     let mut to_patch = vec![false; block.ncols()];
+    // One map per kernel, its kind a constant inside the loop.
+    macro_rules! map_as {
+        ($what:expr, $readout:expr) => {
+            map_block(
+                block.rb_mut(),
+                i0,
+                j0,
+                diagonal,
+                ctx,
+                &mut to_patch,
+                #[inline(always)]
+                |k: MapScalars, v, row, col, d| k.value($what, $readout, v, row, col, d),
+            )
+        };
+    }
     match (ctx.what, ctx.arch.train_readout) {
-        (KernelWhat::Phi, _) => map_block(
-            block.rb_mut(),
-            i0,
-            j0,
-            diagonal,
-            ctx,
-            &mut to_patch,
-            #[inline(always)]
-            |k: MapScalars, v, row, col, d| k.value(KernelWhat::Phi, false, v, row, col, d),
-        ),
-        (KernelWhat::Nngp, _) => map_block(
-            block.rb_mut(),
-            i0,
-            j0,
-            diagonal,
-            ctx,
-            &mut to_patch,
-            #[inline(always)]
-            |k: MapScalars, v, row, col, d| k.value(KernelWhat::Nngp, false, v, row, col, d),
-        ),
-        (KernelWhat::Ntk, false) => map_block(
-            block.rb_mut(),
-            i0,
-            j0,
-            diagonal,
-            ctx,
-            &mut to_patch,
-            #[inline(always)]
-            |k: MapScalars, v, row, col, d| k.value(KernelWhat::Ntk, false, v, row, col, d),
-        ),
-        (KernelWhat::Ntk, true) => map_block(
-            block.rb_mut(),
-            i0,
-            j0,
-            diagonal,
-            ctx,
-            &mut to_patch,
-            #[inline(always)]
-            |k: MapScalars, v, row, col, d| k.value(KernelWhat::Ntk, true, v, row, col, d),
-        ),
+        (KernelWhat::Phi, _) => map_as!(KernelWhat::Phi, false),
+        (KernelWhat::Nngp, _) => map_as!(KernelWhat::Nngp, false),
+        (KernelWhat::Ntk, false) => map_as!(KernelWhat::Ntk, false),
+        (KernelWhat::Ntk, true) => map_as!(KernelWhat::Ntk, true),
     }
     let zero_rows: Vec<usize> = (0..block.nrows())
         .filter(|&ii| ctx.s_row[i0 + ii] <= 0.0)

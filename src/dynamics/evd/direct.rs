@@ -281,18 +281,8 @@ fn symv_columns_impl(a: &[&[f64]], x: &[f64], y: &mut [f64], j0: usize, j1: usiz
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::random_symmetric;
     use super::*;
-    use crate::rng;
-    use rand_distr::{Distribution, StandardNormal};
-
-    /// A seeded symmetric matrix with standard normal entries and its lower triangle (upper: NaN).
-    fn random_symmetric(n: usize, seed: u64) -> (Mat<f64>, Mat<f64>) {
-        let mut r = rng::stream(seed, rng::domain::OTHER, 0);
-        let g = Mat::<f64>::from_fn(n, n, |_, _| StandardNormal.sample(&mut r));
-        let a = Mat::from_fn(n, n, |i, j| g[(i.max(j), i.min(j))]);
-        let lower = Mat::from_fn(n, n, |i, j| if i >= j { a[(i, j)] } else { f64::NAN });
-        (a, lower)
-    }
 
     #[test]
     fn symv_builds_agree_bit_for_bit() {

@@ -119,12 +119,7 @@ pub struct SymmetricEvd {
 
 impl SymmetricEvd {
     /// Decomposes the symmetric matrix whose lower triangle is `a` (the strict upper triangle is
-    /// not read), in `a`'s own storage, with the two-stage reduction.
-    pub fn new(a: Mat<f64>, par: Par) -> Result<SymmetricEvd> {
-        Self::with_reduction(a, Reduction::TwoStage, par)
-    }
-
-    /// [`SymmetricEvd::new`] with the tridiagonal reduction chosen by the caller.
+    /// not read), in `a`'s own storage, by the given reduction to tridiagonal form.
     pub fn with_reduction(mut a: Mat<f64>, reduction: Reduction, par: Par) -> Result<SymmetricEvd> {
         let n = a.nrows();
         if a.ncols() != n {
@@ -702,7 +697,7 @@ mod tests {
 
     /// A seeded symmetric matrix with standard normal entries (indefinite), upper triangle filled
     /// with junk to check that it is never read.
-    fn random_symmetric(n: usize, seed: u64) -> (Mat<f64>, Mat<f64>) {
+    pub(super) fn random_symmetric(n: usize, seed: u64) -> (Mat<f64>, Mat<f64>) {
         let mut r = rng::stream(seed, rng::domain::OTHER, 0);
         let g = Mat::<f64>::from_fn(n, n, |_, _| StandardNormal.sample(&mut r));
         let a = Mat::from_fn(n, n, |i, j| g[(i.max(j), i.min(j))]);
@@ -771,7 +766,8 @@ mod tests {
             let a = &scaled * q.transpose();
             let a = Mat::from_fn(n, n, |i, j| 0.5 * (a[(i, j)] + a[(j, i)]));
             check_residual(&a, &a, Par::rayon(2), &format!("clustered N={n}"));
-            let evd = SymmetricEvd::new(a.clone(), Par::Seq).unwrap();
+            let evd =
+                SymmetricEvd::with_reduction(a.clone(), Reduction::TwoStage, Par::Seq).unwrap();
             let mut sorted = lam.clone();
             sorted.sort_by(f64::total_cmp);
             for (x, y) in evd.eigenvalues().iter().zip(&sorted) {
