@@ -91,22 +91,39 @@ fn invalid_matrices_are_refused() {
 
 #[test]
 fn bits_do_not_depend_on_the_calling_pool() {
-    let k = ntk_gram(300, 10, 4);
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| Spectrum::compute(k.as_ref()).unwrap())
-    };
-    let one = run(1);
-    let two = run(2);
+    // N = 300: above the one-stage reduction's parallel matrix-vector product (256 rows) and the
+    // 256-row product tiles; both reductions, pools of 1, 2 and 3 threads.
+    let n = 300;
+    let k = ntk_gram(n, 10, 4);
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    assert_eq!(bits(one.eigenvalues()), bits(two.eigenvalues()));
-    let (v1, v2) = (one.eigenvectors().unwrap(), two.eigenvectors().unwrap());
-    for j in 0..300 {
-        for i in 0..300 {
-            assert_eq!(v1[(i, j)].to_bits(), v2[(i, j)].to_bits(), "V[{i},{j}]");
+    for for_vectors in [false, true] {
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let s = pool.install(|| {
+                if for_vectors {
+                    Spectrum::compute_for_vectors(k.as_ref()).unwrap()
+                } else {
+                    Spectrum::compute(k.as_ref()).unwrap()
+                }
+            });
+            let v = pool.install(|| s.eigenvectors().unwrap());
+            let v_bits: Vec<u64> = (0..n)
+                .flat_map(|j| (0..n).map(move |i| (i, j)))
+                .map(|(i, j)| v[(i, j)].to_bits())
+                .collect();
+            (bits(s.eigenvalues()), v_bits)
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            let other = run(threads);
+            assert_eq!(
+                one.0, other.0,
+                "eigenvalues, {threads} threads, {for_vectors}"
+            );
+            assert!(one.1 == other.1, "V, {threads} threads, {for_vectors}");
         }
     }
 }
